@@ -1,0 +1,342 @@
+"""Command line: `segment-gui [COMMAND]`. With no command it opens the main window.
+
+Exit codes: 0 success, 1 a send that failed or got a non-2xx answer, 2 invalid input (unknown
+preset or credential, parameters that cannot be sent, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import logging.handlers
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+from segment_gui import __version__
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segment-gui",
+        description="Build, preview and send Segment HTTP Tracking API messages. "
+        "Without a command, opens the main window.",
+    )
+    parser.add_argument("--version", action="version", version=f"segment-gui {__version__}")
+    parser.add_argument("--smoke-test", action="store_true", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the local Segment-compatible collector in the foreground",
+        description="Run the local collector. Its first output line is its base URL. "
+        "Stop it with Ctrl+C.",
+    )
+    sandbox.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    sandbox.add_argument(
+        "--port", type=int, default=0, help="TCP port; 0 picks a free one (default)"
+    )
+    sandbox.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="append every accepted message, with its full write key, to FILE as JSON Lines",
+    )
+
+    credential = commands.add_parser("credential", help="manage write keys in the OS keyring")
+    credential_commands = credential.add_subparsers(dest="action", metavar="ACTION", required=True)
+    credential_set = credential_commands.add_parser(
+        "set",
+        help="store a write key (read from standard input) under NAME",
+        description="Store a credential. The write key is read from standard input "
+        "(without echo on a terminal) and kept only in the OS keyring.",
+    )
+    credential_set.add_argument("name", metavar="NAME")
+    credential_set.add_argument(
+        "--endpoint",
+        default="us",
+        metavar="us|eu|sandbox|URL",
+        help="where this credential sends (default %(default)s)",
+    )
+    credential_commands.add_parser("list", help="list credential names and endpoints, never keys")
+    credential_delete = credential_commands.add_parser(
+        "delete", help="delete a credential and its key"
+    )
+    credential_delete.add_argument("name", metavar="NAME")
+
+    preset = commands.add_parser("preset", help="list, show or delete saved presets")
+    preset_commands = preset.add_subparsers(dest="action", metavar="ACTION", required=True)
+    preset_commands.add_parser("list", help="list preset names")
+    preset_show = preset_commands.add_parser("show", help="print a preset file")
+    preset_show.add_argument("name", metavar="NAME")
+    preset_delete = preset_commands.add_parser("delete", help="delete a preset")
+    preset_delete.add_argument("name", metavar="NAME")
+
+    payload = commands.add_parser(
+        "payload",
+        help="print the JSON body a preset would send, sending nothing",
+        description="Print the JSON body PRESET would send. Exits 2 with the reason when the "
+        "preset cannot be sent as it is.",
+    )
+    payload.add_argument("preset", metavar="PRESET")
+
+    send = commands.add_parser(
+        "send",
+        help="send a preset and print the answer",
+        description="Send PRESET, print the status line and the response body. Exits 0 on a "
+        "2xx answer and non-zero otherwise.",
+    )
+    send.add_argument("preset", metavar="PRESET")
+    send.add_argument("--credential", metavar="NAME", help="credential to send with")
+    send.add_argument(
+        "--endpoint",
+        metavar="us|eu|URL",
+        help="override the credential's endpoint; a loopback URL works without a credential",
+    )
+    send.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds to wait for the answer (default %(default)s)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from segment_gui.storage import app_paths
+
+    paths = app_paths()
+    configure_logging(paths.log_file)
+    if args.command is None:
+        from segment_gui.ui.app import run_app
+
+        return run_app(smoke_test=args.smoke_test)
+    handlers = {
+        "sandbox": _run_sandbox,
+        "credential": _run_credential,
+        "preset": _run_preset,
+        "payload": _run_payload,
+        "send": _run_send,
+    }
+    try:
+        return handlers[args.command](args, sys.stdout)
+    except CliError as error:
+        print(f"segment-gui: {error}", file=sys.stderr)
+        return error.code
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INVALID) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def configure_logging(log_file: Path) -> None:
+    """Send log records to a rotating file in the log folder; nothing goes to the terminal."""
+    root = logging.getLogger()
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8", delay=True
+        )
+    except OSError as error:
+        print(f"segment-gui: cannot write the log file {log_file}: {error}", file=sys.stderr)
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    from segment_gui.sandbox import run_foreground
+
+    return run_foreground(args.host, args.port, args.log, out=out)
+
+
+def _credential_store() -> Any:
+    from segment_gui.credentials import CredentialStore
+    from segment_gui.storage import app_paths
+
+    return CredentialStore(app_paths())
+
+
+def _run_credential(args: argparse.Namespace, out: TextIO) -> int:
+    from segment_gui.credentials import CredentialError
+    from segment_gui.transport import EndpointError
+
+    store = _credential_store()
+    try:
+        if args.action == "list":
+            records = store.list()
+            if not records:
+                print(
+                    "No credentials saved. Add one with: segment-gui credential set NAME", file=out
+                )
+            for record in records:
+                print(f"{record.name}\t{record.endpoint}", file=out)
+        elif args.action == "set":
+            write_key = _read_write_key(args.name)
+            store.set(args.name, args.endpoint, write_key)
+            print(
+                f"Saved credential {args.name!r} ({args.endpoint}); the key is in the keyring.",
+                file=out,
+            )
+        elif args.action == "delete":
+            store.delete(args.name)
+            print(f"Deleted credential {args.name!r}.", file=out)
+    except (CredentialError, EndpointError, ValueError) as error:
+        raise CliError(str(error)) from error
+    return EXIT_OK
+
+
+def _read_write_key(name: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Write key for {name}: ")
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise CliError("no write key on standard input; pipe it in or run in a terminal")
+    return line.strip()
+
+
+def _preset_store() -> Any:
+    from segment_gui.storage import PresetStore, app_paths
+
+    return PresetStore(app_paths())
+
+
+def _load_preset(name: str) -> Any:
+    from segment_gui.model import PresetError
+
+    try:
+        return _preset_store().load(name)
+    except PresetError as error:
+        raise CliError(str(error)) from error
+
+
+def _run_preset(args: argparse.Namespace, out: TextIO) -> int:
+    from segment_gui.model import PresetError
+
+    store = _preset_store()
+    if args.action == "list":
+        presets, errors = store.load_all()
+        for preset in presets:
+            parameters = preset.parameters
+            call = f"{parameters.get('resource', '')}:{parameters.get('operation', '')}"
+            print(f"{preset.name}\t{call}", file=out)
+        for error in errors:
+            print(f"segment-gui: {error}", file=sys.stderr)
+        if not presets and not errors:
+            print("No presets saved. Save one from the window with Ctrl+S.", file=out)
+        return EXIT_OK
+    if args.action == "show":
+        preset = _load_preset(args.name)
+        print(json.dumps(preset.to_json(), indent=2, ensure_ascii=False), file=out)
+        return EXIT_OK
+    try:
+        store.delete(args.name)
+    except PresetError as error:
+        raise CliError(str(error)) from error
+    print(f"Deleted preset {args.name!r}.", file=out)
+    return EXIT_OK
+
+
+def _build(preset: Any) -> Any:
+    from segment_gui.payload import PayloadError, build_message, new_message_id
+    from segment_gui.spec import load_spec
+
+    spec = load_spec()
+    try:
+        return build_message(
+            spec, preset.parameters, anonymous_id=str(uuid.uuid4()), message_id=new_message_id()
+        )
+    except PayloadError as error:
+        raise CliError(f"preset {preset.name!r} cannot be sent: {error}") from error
+
+
+def _run_payload(args: argparse.Namespace, out: TextIO) -> int:
+    message = _build(_load_preset(args.preset))
+    print(json.dumps(message.body, indent=2, ensure_ascii=False), file=out)
+    return EXIT_OK
+
+
+def _run_send(args: argparse.Namespace, out: TextIO) -> int:
+    from segment_gui.credentials import CredentialError
+    from segment_gui.model import resolve_settings
+    from segment_gui.spec import load_spec
+    from segment_gui.transport import (
+        SANDBOX_WRITE_KEY,
+        EndpointError,
+        RetryPolicy,
+        SendError,
+        is_loopback_url,
+        resolve_base_url,
+        send,
+    )
+
+    preset = _load_preset(args.preset)
+    message = _build(preset)
+    credential_name = args.credential or preset.credential
+    try:
+        if credential_name:
+            store = _credential_store()
+            record = store.get(credential_name)
+            base_url = resolve_base_url(args.endpoint or record.endpoint)
+            write_key = store.key(credential_name)
+        elif args.endpoint:
+            base_url = resolve_base_url(args.endpoint)
+            if not is_loopback_url(base_url):
+                raise CliError(
+                    f"sending to {base_url} needs a write key; pass --credential NAME "
+                    "(add one with `segment-gui credential set NAME`)"
+                )
+            write_key = SANDBOX_WRITE_KEY
+        else:
+            raise CliError(
+                f"preset {preset.name!r} has no credential; pass --credential NAME, or "
+                "--endpoint URL of a running `segment-gui sandbox`"
+            )
+    except (CredentialError, EndpointError) as error:
+        raise CliError(str(error)) from error
+
+    settings = resolve_settings(load_spec(), preset.settings)
+    policy = RetryPolicy(
+        max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
+        wait_ms=int(settings["waitBetweenTries"]),
+    )
+    try:
+        response = send(base_url, message, write_key, timeout=(5.0, args.timeout), retry=policy)
+    except SendError as error:
+        raise CliError(f"send failed: {error}", EXIT_FAILED) from error
+    print(f"HTTP {response.status} {response.reason} ({response.elapsed_ms:.0f} ms)", file=out)
+    print(_pretty(response.text()), file=out)
+    if not response.ok:
+        print(
+            f"segment-gui: {message.path} got {response.status} {response.reason} "
+            f"from {response.request.url}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _pretty(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text

@@ -1,0 +1,150 @@
+"""Form values in n8n's stored parameter shape, and presets.
+
+Parameters are one flat mapping from name to value, as n8n stores a node's `parameters`.
+fixedCollection values keep n8n's stored shape: `{"traitsUi": [{"key": "plan", "value": "pro"}]}`
+for a collection with multiple values, `{"contextUi": {"ip": "...", "app": {"appUi": {...}}}}`
+for a single-value one, and `{}` when nothing was added.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from segment_gui.spec import CollectionOption, Field, NodeSpec, is_visible
+
+PRESET_FORMAT_VERSION = 1
+SETTING_NAMES = (
+    "notes",
+    "notesInFlow",
+    "alwaysOutputData",
+    "executeOnce",
+    "retryOnFail",
+    "maxTries",
+    "waitBetweenTries",
+    "onError",
+)
+
+
+class PresetError(ValueError):
+    """A preset file whose content cannot be used; the message names the preset and the fix."""
+
+
+def visible_fields(fields: tuple[Field, ...], values: Mapping[str, Any]) -> list[Field]:
+    """Return the fields whose display rules pass for `values`, in spec order.
+
+    When one name is defined several times, the first visible definition wins, as in n8n.
+    """
+    seen: set[str] = set()
+    result = []
+    for spec_field in fields:
+        if spec_field.name in seen:
+            continue
+        if is_visible(spec_field.display_options, values):
+            result.append(spec_field)
+            seen.add(spec_field.name)
+    return result
+
+
+def resolve_parameters(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the visible parameters only, each with its value or its spec default.
+
+    An `options` value that is not a choice of the visible definition (an operation left over
+    from another resource) falls back to the default. Visibility of later parameters depends on
+    earlier ones (operation on resource), so this repeats until nothing changes.
+    """
+    resolved: dict[str, Any] = {}
+    for _ in range(len(spec.properties) + 1):
+        current = visible_fields(spec.properties, {**values, **resolved})
+        updated = {spec_field.name: _value_or_default(spec_field, values) for spec_field in current}
+        if updated == resolved:
+            break
+        resolved = updated
+    return resolved
+
+
+def resolve_settings(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return every node setting with its value or default; hidden ones keep their value."""
+    return {spec_field.name: _value_or_default(spec_field, values) for spec_field in spec.settings}
+
+
+def _value_or_default(spec_field: Field, values: Mapping[str, Any]) -> Any:
+    if spec_field.name not in values:
+        return copy.deepcopy(spec_field.default)
+    value = values[spec_field.name]
+    if spec_field.type == "options" and value not in spec_field.choice_values():
+        return copy.deepcopy(spec_field.default)
+    return copy.deepcopy(value)
+
+
+def default_option_value(option: CollectionOption) -> dict[str, Any]:
+    """Return the value of a newly added collection option: every leaf field at its default.
+
+    Nested fixedCollections start empty (`{}`), as n8n adds them only on request.
+    """
+    return {sub.name: copy.deepcopy(sub.default) for sub in option.fields}
+
+
+def compact_parameters(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the visible parameters that differ from their default, plus resource and operation.
+
+    This is what a preset stores, like n8n, which omits parameters left at their default.
+    """
+    resolved = resolve_parameters(spec, values)
+    defaults = {f.name: f.default for f in visible_fields(spec.properties, resolved)}
+    return {
+        name: value
+        for name, value in resolved.items()
+        if name in ("resource", "operation") or value != defaults.get(name)
+    }
+
+
+@dataclass
+class Preset:
+    """A saved request: parameters in n8n's stored shape, the credential name and settings."""
+
+    name: str
+    parameters: dict[str, Any]
+    credential: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "formatVersion": PRESET_FORMAT_VERSION,
+            "name": self.name,
+            "parameters": self.parameters,
+            "credential": self.credential,
+        }
+        for name in SETTING_NAMES:
+            if name in self.settings:
+                data[name] = self.settings[name]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, label: str) -> Preset:
+        """Check a decoded preset file; `label` names it in error messages."""
+        if not isinstance(data, dict):
+            raise PresetError(f"preset {label}: expected a JSON object at the top level")
+        version = data.get("formatVersion")
+        if version != PRESET_FORMAT_VERSION:
+            if isinstance(version, int) and version > PRESET_FORMAT_VERSION:
+                raise PresetError(
+                    f"preset {label}: written in format version {version}, but this version of "
+                    f"segment-gui reads format version {PRESET_FORMAT_VERSION}; update segment-gui"
+                )
+            raise PresetError(
+                f"preset {label}: formatVersion is {version!r}, expected {PRESET_FORMAT_VERSION}"
+            )
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PresetError(f"preset {label}: 'name' must be a non-empty string")
+        parameters = data.get("parameters")
+        if not isinstance(parameters, dict):
+            raise PresetError(f"preset {label}: 'parameters' must be a JSON object")
+        credential = data.get("credential")
+        if credential is not None and not isinstance(credential, str):
+            raise PresetError(f"preset {label}: 'credential' must be a string or null")
+        settings = {key: data[key] for key in SETTING_NAMES if key in data}
+        return cls(name=name, parameters=parameters, credential=credential, settings=settings)

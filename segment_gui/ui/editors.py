@@ -1,0 +1,479 @@
+"""Field editors generated from spec fields.
+
+Every editor has the same contract: `value()`, `set_value(value)`, a `value_changed` signal and
+`set_path(path)`, which sets the `objectName` to the parameter path
+(`userId`, `traits.traitsUi[0].value`, `context.contextUi.app.appUi.name`). Leaf editors are the
+input widgets themselves, so tests can find them by path with `findChild`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segment_gui.model import default_option_value
+from segment_gui.spec import CollectionOption, Field
+
+
+class StringEditor(QLineEdit):
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        if spec_field.placeholder:
+            self.setPlaceholderText(spec_field.placeholder)
+        if spec_field.password:
+            self.setEchoMode(QLineEdit.EchoMode.Password)
+        self.textChanged.connect(self.value_changed)
+
+    def value(self) -> str:
+        return self.text()
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        if text != self.text():
+            self.setText(text)
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+
+
+class TextEditor(QPlainTextEdit):
+    """A multi-line string (typeOptions.rows > 1), such as the node's notes."""
+
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        self.setTabChangesFocus(True)
+        line = self.fontMetrics().lineSpacing()
+        self.setFixedHeight(line * spec_field.rows + 12)
+        self.textChanged.connect(self.value_changed)
+
+    def value(self) -> str:
+        return self.toPlainText()
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        if text != self.toPlainText():
+            self.setPlainText(text)
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+
+
+class BooleanEditor(QCheckBox):
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        self.toggled.connect(self.value_changed)
+
+    def value(self) -> bool:
+        return self.isChecked()
+
+    def set_value(self, value: Any) -> None:
+        self.setChecked(bool(value))
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+
+
+class OptionsEditor(QComboBox):
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        for index, choice in enumerate(spec_field.choices):
+            self.addItem(choice.name, choice.value)
+            if choice.description:
+                self.setItemData(index, choice.description, Qt.ItemDataRole.ToolTipRole)
+        self.currentIndexChanged.connect(self.value_changed)
+
+    def value(self) -> Any:
+        return self.currentData()
+
+    def set_value(self, value: Any) -> None:
+        index = self.findData(value)
+        if index < 0:
+            index = self.findData(self.spec_field.default)
+        self.setCurrentIndex(index)
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+
+
+class NumberEditor(QSpinBox):
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        low = spec_field.min_value if spec_field.min_value is not None else -(2**31)
+        high = spec_field.max_value if spec_field.max_value is not None else 2**31 - 1
+        self.setRange(int(low), int(high))
+        self.setAccelerated(True)
+        self.valueChanged.connect(self.value_changed)
+
+    def value(self) -> int:  # type: ignore[override]
+        return super().value()
+
+    def set_value(self, value: Any) -> None:
+        try:
+            self.setValue(int(value))
+        except (TypeError, ValueError):
+            self.setValue(int(self.spec_field.default))
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+
+
+def create_editor(spec_field: Field, parent: QWidget | None = None) -> Any:
+    """Create the editor for a field through the type table."""
+    if spec_field.type == "string" and spec_field.rows > 1:
+        return TextEditor(spec_field, parent)
+    editor_class = EDITOR_CLASSES[spec_field.type]
+    return editor_class(spec_field, parent)
+
+
+def create_labelled_editor(
+    spec_field: Field, path: str, parent: QWidget | None = None
+) -> tuple[QWidget, Any]:
+    """Create an editor with its label and help text; returns (container, editor)."""
+    editor = create_editor(spec_field, parent)
+    editor.set_path(path)
+    editor.setAccessibleName(spec_field.display_name)
+    if spec_field.description:
+        editor.setToolTip(spec_field.description)
+        editor.setAccessibleDescription(spec_field.description)
+    if isinstance(editor, FixedCollectionEditor):
+        return editor, editor
+
+    container = QWidget(parent)
+    layout = QVBoxLayout(container)
+    layout.setContentsMargins(0, 2, 0, 2)
+    layout.setSpacing(2)
+    text = spec_field.display_name
+    if spec_field.required:
+        text += " *"
+        editor.setAccessibleDescription(f"Required. {spec_field.description}".strip())
+    if isinstance(editor, BooleanEditor):
+        editor.setText(text)
+        layout.addWidget(editor)
+    else:
+        label = QLabel(text, container)
+        label.setBuddy(editor)
+        if spec_field.required:
+            label.setToolTip("Required")
+        layout.addWidget(label)
+        layout.addWidget(editor)
+    if spec_field.description:
+        help_label = QLabel(spec_field.description, container)
+        help_label.setWordWrap(True)
+        help_label.setObjectName(f"{path}:help")
+        font = QFont(help_label.font())
+        font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
+        help_label.setFont(font)
+        layout.addWidget(help_label)
+    return container, editor
+
+
+class _OptionGroup(QFrame):
+    """The fields of one collection option: one row of a multiple-value collection, or the
+    single entry of a single-value collection."""
+
+    value_changed = Signal()
+    remove_requested = Signal(object)
+    move_requested = Signal(object, int)
+
+    def __init__(
+        self, option: CollectionOption, movable: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.option = option
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.editors: dict[str, Any] = {}
+        self._containers: dict[str, QWidget] = {}
+        compact = len(option.fields) <= 3 and all(f.type == "string" for f in option.fields)
+        outer = QHBoxLayout(self) if compact else QVBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 4)
+        for sub in option.fields:
+            container, editor = create_labelled_editor(sub, sub.name, self)
+            editor.value_changed.connect(self.value_changed)
+            self.editors[sub.name] = editor
+            self._containers[sub.name] = container
+            outer.addWidget(container, 1)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(2)
+        self.up_button = self.down_button = None
+        if movable:
+            self.up_button = self._tool_button(
+                "▲", "Move up", lambda: self.move_requested.emit(self, -1)
+            )
+            self.down_button = self._tool_button(
+                "▼", "Move down", lambda: self.move_requested.emit(self, 1)
+            )
+            buttons.addWidget(self.up_button)
+            buttons.addWidget(self.down_button)
+        self.remove_button = self._tool_button(
+            "✕", f"Remove {option.display_name}", lambda: self.remove_requested.emit(self)
+        )
+        buttons.addWidget(self.remove_button)
+        if compact:
+            outer.addLayout(buttons)
+        else:
+            buttons.insertStretch(0, 1)
+            outer.insertLayout(0, buttons)
+
+    def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.clicked.connect(slot)
+        return button
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(path)
+        for name, editor in self.editors.items():
+            editor.set_path(f"{path}.{name}")
+        self.remove_button.setObjectName(f"{path}:remove")
+        if self.up_button is not None and self.down_button is not None:
+            self.up_button.setObjectName(f"{path}:up")
+            self.down_button.setObjectName(f"{path}:down")
+
+    def value(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            if isinstance(editor, FixedCollectionEditor) and not editor.value():
+                continue
+            result[name] = editor.value()
+        return result
+
+    def set_value(self, value: dict[str, Any]) -> None:
+        defaults = default_option_value(self.option)
+        for name, editor in self.editors.items():
+            editor.set_value(value.get(name, defaults[name]))
+
+
+class FixedCollectionEditor(QWidget):
+    """A collapsible section for an n8n fixedCollection.
+
+    The spec's placeholder labels the Add button. With `multipleValues`, each option holds rows
+    that can be added, removed and moved; otherwise each option is present once or absent.
+    """
+
+    value_changed = Signal()
+
+    def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        self._path = spec_field.name
+        self._groups: dict[str, list[_OptionGroup]] = {
+            o.name: [] for o in spec_field.collection_options
+        }
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 4)
+        layout.setSpacing(4)
+        self.header = QToolButton(self)
+        self.header.setText(spec_field.display_name)
+        self.header.setCheckable(True)
+        self.header.setChecked(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setArrowType(Qt.ArrowType.DownArrow)
+        self.header.setAutoRaise(True)
+        bold = QFont(self.header.font())
+        bold.setBold(True)
+        self.header.setFont(bold)
+        self.header.toggled.connect(self._on_header_toggled)
+        layout.addWidget(self.header)
+
+        self.body = QWidget(self)
+        self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.setContentsMargins(16, 0, 0, 0)
+        self.body_layout.setSpacing(4)
+        self.rows_layout = QVBoxLayout()
+        self.rows_layout.setSpacing(4)
+        self.body_layout.addLayout(self.rows_layout)
+        self.add_button = QPushButton(
+            spec_field.placeholder or f"Add {spec_field.display_name}", self.body
+        )
+        self.add_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        options = spec_field.collection_options
+        if len(options) == 1:
+            self.add_button.clicked.connect(lambda: self.add_option(options[0].name))
+        else:
+            menu = QMenu(self.add_button)
+            for option in options:
+                action = menu.addAction(option.display_name)
+                action.setData(option.name)
+            menu.triggered.connect(lambda action: self.add_option(action.data()))
+            self.add_button.setMenu(menu)
+        self.body_layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.body)
+        self._update_state()
+
+    # -- contract -------------------------------------------------------------------------
+
+    def set_path(self, path: str) -> None:
+        self._path = path
+        self.setObjectName(path)
+        self.add_button.setObjectName(f"{path}:add")
+        self.header.setObjectName(f"{path}:header")
+        self._renumber()
+
+    def value(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for option in self.spec_field.collection_options:
+            groups = self._groups[option.name]
+            if self.spec_field.multiple_values:
+                if groups:
+                    result[option.name] = [group.value() for group in groups]
+            elif groups:
+                result[option.name] = groups[0].value()
+        return result
+
+    def set_value(self, value: Any) -> None:
+        value = value if isinstance(value, dict) else {}
+        if value == self.value():
+            return
+        self.blockSignals(True)
+        try:
+            for option in self.spec_field.collection_options:
+                for group in list(self._groups[option.name]):
+                    self._discard(group)
+                stored = value.get(option.name)
+                if self.spec_field.multiple_values:
+                    for row in stored if isinstance(stored, list) else []:
+                        self._append(option, row if isinstance(row, dict) else {})
+                elif isinstance(stored, dict):
+                    self._append(option, stored)
+        finally:
+            self.blockSignals(False)
+        self._changed()
+
+    # -- structure ------------------------------------------------------------------------
+
+    def add_option(self, option_name: str) -> None:
+        """Add a row (or the single entry) of an option, with every field at its default."""
+        option = self._option(option_name)
+        if not self.spec_field.multiple_values and self._groups[option_name]:
+            return
+        group = self._append(option, default_option_value(option))
+        self.header.setChecked(True)
+        self._changed()
+        first = next(iter(group.editors.values()), None)
+        if first is not None:
+            first.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def remove_group(self, group: _OptionGroup) -> None:
+        self._discard(group)
+        self._changed()
+
+    def move_group(self, group: _OptionGroup, step: int) -> None:
+        groups = self._groups[group.option.name]
+        index = groups.index(group)
+        target = index + step
+        if not 0 <= target < len(groups):
+            return
+        groups[index], groups[target] = groups[target], groups[index]
+        self._relayout()
+        self._changed()
+
+    def row_count(self, option_name: str | None = None) -> int:
+        name = option_name or self.spec_field.collection_options[0].name
+        return len(self._groups[name])
+
+    def _option(self, name: str) -> CollectionOption:
+        for option in self.spec_field.collection_options:
+            if option.name == name:
+                return option
+        raise KeyError(name)
+
+    def _append(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
+        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=self.body)
+        group.set_value(copy.deepcopy(value))
+        group.value_changed.connect(self._changed)
+        group.remove_requested.connect(self.remove_group)
+        group.move_requested.connect(self.move_group)
+        self._groups[option.name].append(group)
+        self._relayout()
+        return group
+
+    def _discard(self, group: _OptionGroup) -> None:
+        self._groups[group.option.name].remove(group)
+        self.rows_layout.removeWidget(group)
+        group.blockSignals(True)
+        group.setParent(None)
+        group.deleteLater()
+        self._relayout()
+
+    def _relayout(self) -> None:
+        for groups in self._groups.values():
+            for group in groups:
+                self.rows_layout.removeWidget(group)
+        for groups in self._groups.values():
+            for group in groups:
+                self.rows_layout.addWidget(group)
+        self._renumber()
+        self._update_state()
+
+    def _renumber(self) -> None:
+        for name, groups in self._groups.items():
+            for index, group in enumerate(groups):
+                suffix = f"[{index}]" if self.spec_field.multiple_values else ""
+                group.set_path(f"{self._path}.{name}{suffix}")
+                if group.up_button is not None and group.down_button is not None:
+                    group.up_button.setEnabled(index > 0)
+                    group.down_button.setEnabled(index < len(groups) - 1)
+
+    def _update_state(self) -> None:
+        full = not self.spec_field.multiple_values and all(self._groups.values())
+        self.add_button.setVisible(not full)
+        count = sum(len(groups) for groups in self._groups.values())
+        title = self.spec_field.display_name
+        if self.spec_field.multiple_values and count:
+            title = f"{title} ({count})"
+        self.header.setText(title)
+
+    def _changed(self) -> None:
+        self._update_state()
+        self.value_changed.emit()
+
+    def _on_header_toggled(self, expanded: bool) -> None:
+        self.body.setVisible(expanded)
+        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+
+
+EDITOR_CLASSES: dict[str, type] = {
+    "string": StringEditor,
+    "boolean": BooleanEditor,
+    "options": OptionsEditor,
+    "number": NumberEditor,
+    "fixedCollection": FixedCollectionEditor,
+}

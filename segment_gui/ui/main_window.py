@@ -1,0 +1,448 @@
+"""The main window: composes the presets list, the generated form and the result panels.
+
+It wires panels together and hands work to the layers below; it builds no payloads itself and
+runs no network or disk IO on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segment_gui.credentials import CredentialStore
+from segment_gui.model import Preset, compact_parameters, resolve_parameters, resolve_settings
+from segment_gui.payload import Message, PayloadError, build_message, new_message_id, problems
+from segment_gui.sandbox import ReceivedMessage, SandboxCollector
+from segment_gui.spec import NodeSpec, load_spec
+from segment_gui.storage import AppPaths, CredentialRecord, PresetStore, app_paths
+from segment_gui.subtitle import render_subtitle
+from segment_gui.transport import (
+    SANDBOX,
+    SANDBOX_WRITE_KEY,
+    EndpointError,
+    Response,
+    RetryPolicy,
+    is_loopback_url,
+    resolve_base_url,
+    send,
+)
+from segment_gui.ui.credentials_dialog import CredentialsDialog
+from segment_gui.ui.endpoint import EndpointSelector
+from segment_gui.ui.form import GeneratedForm
+from segment_gui.ui.inbox import InboxView, SandboxBridge
+from segment_gui.ui.presets_panel import PresetsPanel
+from segment_gui.ui.response_view import ResponseView, monospace_editor
+from segment_gui.ui.workers import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+NO_CREDENTIAL = ""
+NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, home: Path | None = None, spec: NodeSpec | None = None) -> None:
+        super().__init__()
+        self.paths: AppPaths = app_paths(home)
+        self.spec = spec or load_spec()
+        self.runner = TaskRunner(self)
+        self.credential_store = CredentialStore(self.paths)
+        self.preset_store = PresetStore(self.paths)
+        self.sandbox: SandboxCollector | None = None
+        self.sandbox_bridge = SandboxBridge(self)
+        self.anonymous_id = str(uuid.uuid4())
+        self.message_id = new_message_id()
+        self.last_response: Response | None = None
+        self._credentials: list[CredentialRecord] = []
+        self._sending = False
+
+        self.setWindowTitle("Segment GUI")
+        self.setObjectName("mainWindow")
+        self.resize(1360, 820)
+        self._build_widgets()
+        self._build_menus()
+        self.sandbox_bridge.received.connect(self._on_sandbox_received)
+
+        self.presets_panel.refresh()
+        self._refresh_credentials()
+        self.endpoint.set_endpoint(SANDBOX)
+        self._on_form_changed()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+
+        top = QHBoxLayout()
+        credential_label = QLabel("&Credential", central)
+        top.addWidget(credential_label)
+        self.credential_combo = QComboBox(central)
+        self.credential_combo.setObjectName("credential")
+        self.credential_combo.setAccessibleName("Credential")
+        self.credential_combo.setMinimumWidth(200)
+        credential_label.setBuddy(self.credential_combo)
+        top.addWidget(self.credential_combo)
+        self.manage_button = QPushButton("Credentials…", central)
+        self.manage_button.setObjectName("manageCredentials")
+        self.manage_button.clicked.connect(self.open_credentials_dialog)
+        top.addWidget(self.manage_button)
+        endpoint_label = QLabel("&Endpoint", central)
+        top.addWidget(endpoint_label)
+        self.endpoint = EndpointSelector(central)
+        endpoint_label.setBuddy(self.endpoint.combo)
+        top.addWidget(self.endpoint, 1)
+        self.busy = QProgressBar(central)
+        self.busy.setObjectName("busy")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        top.addWidget(self.busy)
+        self.send_button = QPushButton("Send", central)
+        self.send_button.setObjectName("send")
+        self.send_button.setToolTip("Send the message (Ctrl+Enter)")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.send)
+        top.addWidget(self.send_button)
+        outer.addLayout(top)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        self.presets_panel = PresetsPanel(self.preset_store, self.runner, self.snapshot, splitter)
+        self.presets_panel.preset_loaded.connect(self.apply_preset)
+        self.presets_panel.message.connect(self.notify)
+
+        middle = QWidget(splitter)
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
+        title.setObjectName("nodeTitle")
+        middle_layout.addWidget(title)
+        self.subtitle_label = QLabel(middle)
+        self.subtitle_label.setObjectName("subtitle")
+        self.subtitle_label.setEnabled(False)
+        middle_layout.addWidget(self.subtitle_label)
+        self.form_tabs = QTabWidget(middle)
+        self.form = GeneratedForm(self.spec.properties)
+        self.form.setObjectName("parametersForm")
+        self.settings_form = GeneratedForm(self.spec.settings)
+        self.settings_form.setObjectName("settingsForm")
+        self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
+        self.form_tabs.addTab(_scrolling(self.settings_form, middle), "Settings")
+        middle_layout.addWidget(self.form_tabs, 1)
+        self.form.values_changed.connect(self._on_form_changed)
+        self.settings_form.values_changed.connect(self._on_form_changed)
+
+        self.result_tabs = QTabWidget(splitter)
+        preview = QWidget(self.result_tabs)
+        preview_layout = QVBoxLayout(preview)
+        preview_layout.setContentsMargins(0, 0, 0, 0)
+        self.preview_status = QLabel(preview)
+        self.preview_status.setObjectName("previewStatus")
+        self.preview_status.setWordWrap(True)
+        self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        preview_layout.addWidget(self.preview_status)
+        self.preview = monospace_editor(preview, "preview")
+        preview_layout.addWidget(self.preview, 1)
+        self.response_view = ResponseView(self.result_tabs)
+        self.inbox = InboxView(self.result_tabs)
+        self.inbox.clear_requested.connect(self._on_inbox_clear_requested)
+        self.result_tabs.addTab(preview, "Preview")
+        self.result_tabs.addTab(self.response_view, "Response")
+        self.result_tabs.addTab(self.inbox, "Sandbox inbox")
+
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 3)
+        splitter.setSizes([230, 560, 570])
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.credential_combo.currentIndexChanged.connect(self._on_credential_changed)
+        self.endpoint.endpoint_changed.connect(self._on_endpoint_changed)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&New request", QKeySequence.StandardKey.New, self.new_request)
+        self._action(
+            file_menu, "&Save preset", QKeySequence.StandardKey.Save, self.presets_panel.save
+        )
+        self._action(
+            file_menu, "Save preset &as…", QKeySequence("Ctrl+Shift+S"), self.presets_panel.save_as
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        request_menu = self.menuBar().addMenu("&Request")
+        self.send_action = self._action(
+            request_menu, "&Send", QKeySequence("Ctrl+Return"), self.send
+        )
+        self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self._action(request_menu, "&Credentials…", None, self.open_credentials_dialog)
+
+    def _action(self, menu: Any, text: str, shortcut: Any, slot: Any) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # -- form and preview -----------------------------------------------------------------
+
+    def parameters(self) -> dict[str, Any]:
+        """The visible parameters with their values: what a message is built from."""
+        return resolve_parameters(self.spec, self.form.values())
+
+    def settings(self) -> dict[str, Any]:
+        return resolve_settings(self.spec, self.settings_form.values())
+
+    def current_message(self, check: bool = True) -> Message:
+        return build_message(
+            self.spec,
+            self.form.values(),
+            anonymous_id=self.anonymous_id,
+            message_id=self.message_id,
+            check=check,
+        )
+
+    def _on_form_changed(self) -> None:
+        parameters = self.parameters()
+        self.subtitle_label.setText(render_subtitle(self.spec.subtitle, parameters))
+        found = problems(self.spec, self.form.values())
+        status = ""
+        try:
+            message = self.current_message(check=False)
+        except PayloadError:
+            self.preview.setPlainText("")
+        else:
+            self.preview.setPlainText(json.dumps(message.body, indent=2, ensure_ascii=False))
+            status = (
+                f"POST {self._target_text()}/{message.path}  ·  {len(message.to_bytes())} bytes"
+            )
+        if found:
+            status = "Cannot send yet: " + "; ".join(found)
+        self.preview_status.setText(status)
+        self._update_send_enabled(found)
+
+    def _target_text(self) -> str:
+        try:
+            return self._base_url(start_sandbox=False)
+        except EndpointError:
+            return "{endpoint}"
+
+    def _update_send_enabled(self, found: list[str] | None = None) -> None:
+        if found is None:
+            found = problems(self.spec, self.form.values())
+        ready = not found and not self._sending
+        self.send_button.setEnabled(ready)
+        self.send_action.setEnabled(ready)
+        self.send_button.setToolTip(
+            "Send the message (Ctrl+Enter)" if not found else "; ".join(found)
+        )
+
+    def new_request(self) -> None:
+        self.form.set_values({})
+        self.settings_form.set_values({})
+        self.presets_panel.current_name = None
+        self.anonymous_id = str(uuid.uuid4())
+        self.notify("New request")
+
+    # -- presets --------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> Preset:
+        """The form as a preset named `name`."""
+        credential = self.credential_combo.currentData() or None
+        return Preset(
+            name=name,
+            parameters=compact_parameters(self.spec, self.form.values()),
+            credential=credential,
+            settings=self.settings(),
+        )
+
+    def apply_preset(self, preset: Preset) -> None:
+        self.form.set_values(preset.parameters)
+        self.settings_form.set_values(resolve_settings(self.spec, preset.settings))
+        if preset.credential:
+            index = self.credential_combo.findData(preset.credential)
+            if index < 0:
+                self.notify(
+                    f"Preset {preset.name!r} uses credential {preset.credential!r}, which is not "
+                    "saved here; add it with Credentials…"
+                )
+            else:
+                self.credential_combo.setCurrentIndex(index)
+        self.setWindowTitle(f"{preset.name} – Segment GUI")
+
+    # -- credentials and endpoint ---------------------------------------------------------
+
+    def _refresh_credentials(self, select: str | None = None) -> None:
+        self.runner.start(
+            self.credential_store.list,
+            lambda records: self._on_credentials_listed(records, select),
+            lambda error: self.notify(str(error)),
+        )
+
+    def _on_credentials_listed(self, records: list[CredentialRecord], select: str | None) -> None:
+        current = select if select is not None else self.credential_combo.currentData()
+        self._credentials = records
+        self.credential_combo.blockSignals(True)
+        self.credential_combo.clear()
+        self.credential_combo.addItem(NO_CREDENTIAL_LABEL, NO_CREDENTIAL)
+        for record in records:
+            self.credential_combo.addItem(record.name, record.name)
+        index = max(0, self.credential_combo.findData(current))
+        self.credential_combo.setCurrentIndex(index)
+        self.credential_combo.blockSignals(False)
+        if not records:
+            self.notify(
+                "The Local sandbox is selected: Send works right away without a Segment account. "
+                "Add a real write key with Credentials…"
+            )
+
+    def _on_credential_changed(self) -> None:
+        name = self.credential_combo.currentData()
+        for record in self._credentials:
+            if record.name == name:
+                self.endpoint.set_endpoint(record.endpoint)
+        self._on_form_changed()
+
+    def _on_endpoint_changed(self) -> None:
+        if self.endpoint.endpoint() == SANDBOX:
+            self._ensure_sandbox()
+        self._on_form_changed()
+
+    def open_credentials_dialog(self) -> CredentialsDialog:
+        dialog = CredentialsDialog(self.credential_store, self.runner, self)
+        dialog.credentials_changed.connect(lambda: self._refresh_credentials())
+        dialog.setModal(True)
+        dialog.show()
+        return dialog
+
+    # -- sandbox --------------------------------------------------------------------------
+
+    def _ensure_sandbox(self) -> str:
+        if self.sandbox is None:
+            self.sandbox = SandboxCollector(on_message=self.sandbox_bridge.received.emit)
+            self.sandbox.start()
+            self.inbox.set_base_url(self.sandbox.base_url)
+            logger.info("Started the local sandbox at %s", self.sandbox.base_url)
+        return self.sandbox.base_url
+
+    def sandbox_url(self) -> str:
+        return self._ensure_sandbox()
+
+    def _on_sandbox_received(self, message: ReceivedMessage) -> None:
+        self.inbox.add_message(message)
+
+    def _on_inbox_clear_requested(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.clear()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _base_url(self, start_sandbox: bool = True) -> str:
+        endpoint = self.endpoint.endpoint()
+        if endpoint == SANDBOX:
+            url = self._ensure_sandbox() if start_sandbox or self.sandbox else None
+            return resolve_base_url(endpoint, url or "http://127.0.0.1:{port}/v1")
+        return resolve_base_url(endpoint)
+
+    def send(self) -> None:
+        if self._sending:
+            return
+        found = problems(self.spec, self.form.values())
+        if found:
+            self.notify("Cannot send: " + "; ".join(found))
+            return
+        try:
+            base_url = self._base_url()
+        except EndpointError as error:
+            self.notify(str(error))
+            return
+        credential = self.credential_combo.currentData() or None
+        if credential is None and not is_loopback_url(base_url):
+            self.notify(
+                f"Sending to {base_url} needs a write key: choose a credential or add one "
+                "with Credentials…"
+            )
+            return
+        message = self.current_message()
+        settings = self.settings()
+        policy = RetryPolicy(
+            max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
+            wait_ms=int(settings["waitBetweenTries"]),
+        )
+        store = self.credential_store
+
+        def work() -> Response:
+            write_key = store.key(credential) if credential else SANDBOX_WRITE_KEY
+            return send(base_url, message, write_key, retry=policy)
+
+        self._set_sending(True)
+        self.response_view.show_pending(f"{base_url}/{message.path}")
+        self.result_tabs.setCurrentWidget(self.response_view)
+        self.runner.start(work, self._on_send_finished, self._on_send_failed)
+
+    def _on_send_finished(self, response: Response) -> None:
+        self.last_response = response
+        self._set_sending(False)
+        self.response_view.show_response(response)
+        self.message_id = new_message_id()
+        self._on_form_changed()
+        self.notify(f"{response.status} {response.reason} in {response.elapsed_ms:.0f} ms")
+
+    def _on_send_failed(self, error: Exception) -> None:
+        self._set_sending(False)
+        self.response_view.show_error(error)
+        self.notify(f"Send failed: {error}")
+
+    def _set_sending(self, sending: bool) -> None:
+        self._sending = sending
+        self.busy.setVisible(sending)
+        self._update_send_enabled()
+
+    def is_sending(self) -> bool:
+        return self._sending
+
+    # -- notifications and shutdown -------------------------------------------------------
+
+    def notify(self, text: str) -> None:
+        """Show a message in the status bar and log it."""
+        logger.info("%s", text)
+        self.statusBar().showMessage(text, 15000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the sandbox and wait for background tasks; safe to call twice."""
+        self.runner.wait(5000)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+
+
+def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
+    area = QScrollArea(parent)
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    return area

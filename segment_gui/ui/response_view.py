@@ -1,0 +1,109 @@
+"""The response panel: status line, body, headers and the request as sent."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segment_gui.transport import Response, SendError, SentRequest
+
+EMPTY_TEXT = "No response yet. Fill the form and press Send (Ctrl+Enter)."
+
+
+def monospace_editor(parent: QWidget, name: str) -> QPlainTextEdit:
+    editor = QPlainTextEdit(parent)
+    editor.setObjectName(name)
+    editor.setReadOnly(True)
+    editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    return editor
+
+
+def pretty_json(data: bytes | str) -> str:
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+class ResponseView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.status_label = QLabel(EMPTY_TEXT, self)
+        self.status_label.setObjectName("responseStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(self.status_label.textInteractionFlags())
+        layout.addWidget(self.status_label)
+
+        self.tabs = QTabWidget(self)
+        self.body_view = monospace_editor(self, "responseBody")
+        self.headers_table = QTableWidget(0, 2, self)
+        self.headers_table.setObjectName("responseHeaders")
+        self.headers_table.setHorizontalHeaderLabels(["Header", "Value"])
+        self.headers_table.horizontalHeader().setSectionResizeMode(
+            1, QHeaderView.ResizeMode.Stretch
+        )
+        self.headers_table.verticalHeader().setVisible(False)
+        self.headers_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.request_view = monospace_editor(self, "requestAsSent")
+        self.attempts_view = monospace_editor(self, "responseAttempts")
+        self.tabs.addTab(self.body_view, "Body")
+        self.tabs.addTab(self.headers_table, "Headers")
+        self.tabs.addTab(self.request_view, "Request")
+        self.tabs.addTab(self.attempts_view, "Attempts")
+        layout.addWidget(self.tabs, 1)
+
+    def show_pending(self, url: str) -> None:
+        self.status_label.setText(f"Sending to {url} …")
+
+    def show_response(self, response: Response) -> None:
+        verdict = "OK" if response.ok else "Failed"
+        self.status_label.setText(
+            f"{verdict}: {response.status} {response.reason} · {response.elapsed_ms:.0f} ms · "
+            f"{len(response.body)} bytes"
+        )
+        self.body_view.setPlainText(pretty_json(response.body))
+        self.headers_table.setRowCount(len(response.headers))
+        for row, (name, value) in enumerate(response.headers):
+            self.headers_table.setItem(row, 0, QTableWidgetItem(name))
+            self.headers_table.setItem(row, 1, QTableWidgetItem(value))
+        self._show_request(response.request)
+        self.attempts_view.setPlainText(
+            "\n".join(
+                f"#{a.number}: {a.outcome} ({a.elapsed_ms:.0f} ms)" for a in response.attempts
+            )
+        )
+        self.tabs.setCurrentWidget(self.body_view)
+
+    def show_error(self, error: Exception) -> None:
+        self.status_label.setText(f"Failed: {error}")
+        self.body_view.setPlainText("")
+        self.headers_table.setRowCount(0)
+        if isinstance(error, SendError):
+            if error.request is not None:
+                self._show_request(error.request)
+            self.attempts_view.setPlainText(
+                "\n".join(
+                    f"#{a.number}: {a.outcome} ({a.elapsed_ms:.0f} ms)" for a in error.attempts
+                )
+            )
+
+    def _show_request(self, request: SentRequest) -> None:
+        lines = [f"{request.method} {request.url}"]
+        lines += [f"{name}: {value}" for name, value in request.headers.items()]
+        lines += ["", pretty_json(request.body)]
+        self.request_view.setPlainText("\n".join(lines))
