@@ -59,8 +59,8 @@ build_seconds=$((SECONDS - start_seconds))
 # --- Libraries of the X11 platform plugin ---------------------------------
 # PyInstaller bundles the plugin's xcb utility libraries only when this machine
 # has them. The offscreen smoke check below does not load the plugin, so list
-# what it would miss at run time. ldd reads LD_LIBRARY_PATH the way the frozen
-# app's loader sees the bundled libraries.
+# what it would miss at run time. LD_LIBRARY_PATH points ldd at the bundled
+# library folders, which the frozen app's dynamic loader searches too.
 xcb_plugin="$APP_DIR/_internal/PySide6/Qt/plugins/platforms/libqxcb.so"
 if [[ -f "$xcb_plugin" ]]; then
     missing_libs="$(LD_LIBRARY_PATH="$APP_DIR/_internal:$APP_DIR/_internal/PySide6/Qt/lib" \
@@ -96,19 +96,20 @@ else
 fi
 
 # --- Smoke check ----------------------------------------------------------
-# The frozen app opens its main window on the offscreen Qt platform and exits
-# after the first paint. SEGMENT_GUI_HOME points at an empty folder so the
-# check neither reads nor writes the user's settings.
+# With --smoke-test the frozen app opens its main window on the offscreen Qt
+# platform and exits after the first paint. SEGMENT_GUI_HOME points at an empty
+# folder so the check neither reads nor writes the user's settings.
+smoke_home="$(mktemp -d)"
+trap 'rm -rf "$smoke_home"' EXIT
+
 echo "==> Smoke check: segment-gui --version"
-version_output="$("$APP_DIR/segment-gui" --version 2>&1)" \
+version_output="$(SEGMENT_GUI_HOME="$smoke_home" "$APP_DIR/segment-gui" --version 2>&1)" \
     || fail "segment-gui --version exited with status $?: $version_output"
 [[ "$version_output" == *"$expected_version"* ]] \
     || fail "segment-gui --version printed '$version_output', expected it to contain $expected_version"
 echo "$version_output"
 
 echo "==> Smoke check: segment-gui --smoke-test (timeout ${SMOKE_TIMEOUT}s)"
-smoke_home="$(mktemp -d)"
-trap 'rm -rf "$smoke_home"' EXIT
 smoke_status=0
 smoke_output="$(QT_QPA_PLATFORM=offscreen SEGMENT_GUI_HOME="$smoke_home" \
     timeout "$SMOKE_TIMEOUT" "$APP_DIR/segment-gui" --smoke-test 2>&1)" || smoke_status=$?

@@ -422,7 +422,7 @@ def test_mask_write_key(key: str, masked: str) -> None:
     assert mask_write_key(key) == masked
 
 
-def test_on_message_called(tmp_path: Path) -> None:
+def test_on_message_called() -> None:
     received: list[ReceivedMessage] = []
     with SandboxCollector(on_message=received.append) as sandbox:
         post(sandbox, "batch", {"batch": [{"type": "identify", "userId": "u1"}] * 3})
