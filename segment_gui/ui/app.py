@@ -25,6 +25,7 @@ def run_app(smoke_test: bool = False) -> int:
     app.setApplicationName("segment-gui")
     app.setApplicationDisplayName("Segment GUI")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("io.github.segment_gui.SegmentGui")
     app.setWindowIcon(_icon())
     window = create_window()
     window.show()

@@ -246,7 +246,12 @@ class _OptionGroup(QFrame):
         if compact:
             outer.addLayout(buttons)
         else:
-            buttons.insertStretch(0, 1)
+            title = QLabel(option.display_name, self)
+            bold = QFont(title.font())
+            bold.setBold(True)
+            title.setFont(bold)
+            buttons.insertWidget(0, title)
+            buttons.insertStretch(1, 1)
             outer.insertLayout(0, buttons)
 
     def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:

@@ -30,8 +30,10 @@ class EndpointSelector(QWidget):
         self.url_edit.setAccessibleName("Custom endpoint URL")
         self.url_edit.setPlaceholderText("http://127.0.0.1:8080/v1")
         self.url_edit.setVisible(False)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         layout.addWidget(self.combo)
         layout.addWidget(self.url_edit, 1)
+        layout.addStretch(0)
         self.combo.currentIndexChanged.connect(self._on_combo_changed)
         self.url_edit.textChanged.connect(self.endpoint_changed)
 

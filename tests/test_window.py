@@ -1,0 +1,300 @@
+"""The main window with real widgets, the real sandbox and real files (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton
+
+from segment_gui.model import Preset
+
+VISIBLE = {
+    ("group", "add"): ["resource", "operation", "userId", "groupId", "traits", "context", "integrations"],
+    ("identify", "create"): ["resource", "operation", "userId", "traits", "context", "integrations"],
+    ("track", "event"): ["resource", "operation", "userId", "event", "context", "integrations", "properties"],
+    ("track", "page"): ["resource", "operation", "userId", "name", "context", "integrations", "properties"],
+}
+
+
+def shown_editor_names(window: Any) -> list[str]:
+    """Top-level editors that are visible in the form, in on-screen order."""
+    editors = [window.form.editor(f.name) for f in window.form.visible_fields()]
+    visible = [e for e in editors if e is not None and e.isVisibleTo(window.form)]
+    visible.sort(key=lambda e: e.mapTo(window.form, e.rect().topLeft()).y())
+    return [e.objectName() for e in visible]
+
+
+def choose(window: Any, resource: str, operation: str) -> None:
+    combo = window.form.findChild(QComboBox, "resource")
+    combo.setCurrentIndex(combo.findData(resource))
+    operation_combo = window.form.findChild(QComboBox, "operation")
+    operation_combo.setCurrentIndex(operation_combo.findData(operation))
+
+
+def line(window: Any, path: str) -> QLineEdit:
+    widget = window.findChild(QLineEdit, path)
+    assert widget is not None, f"no line edit named {path!r}"
+    return widget
+
+
+def button(window: Any, path: str) -> QPushButton | QToolButton:
+    widget = window.findChild(QPushButton, path) or window.findChild(QToolButton, path)
+    assert widget is not None, f"no button named {path!r}"
+    return widget
+
+
+def preview(window: Any) -> dict[str, Any]:
+    return json.loads(window.preview.toPlainText())
+
+
+@pytest.mark.parametrize(("call", "expected"), list(VISIBLE.items()))
+def test_window_visible_fields(window: Any, call: tuple[str, str], expected: list[str]) -> None:
+    window.show()
+    choose(window, *call)
+    assert shown_editor_names(window) == expected
+
+
+def test_window_first_launch_state(window: Any) -> None:
+    assert window.form.findChild(QComboBox, "resource").currentData() == "identify"
+    assert window.endpoint.endpoint() == "sandbox"
+    assert window.credential_combo.currentData() == ""
+    assert window.send_button.isEnabled()
+    assert window.findChild(QLabel, "subtitle").text() == "create:identify"
+    assert "Local sandbox" in window.statusBar().currentMessage()
+
+
+def test_window_editor_names_and_labels(window: Any) -> None:
+    choose(window, "group", "add")
+    group_id = line(window, "groupId")
+    assert group_id.accessibleName() == "Group ID"
+    assert "Required" in group_id.accessibleDescription()
+    assert "unique identifier" in group_id.toolTip()
+    labels = [label.text() for label in window.form.findChildren(QLabel) if label.buddy() is group_id]
+    assert labels == ["Group ID *"]
+
+
+def test_window_switch_keeps_typed_values(window: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "userId").setText("user-7")
+    line(window, "event").setText("Signed Up")
+    choose(window, "track", "page")
+    assert line(window, "userId").text() == "user-7"
+    assert window.findChild(QLineEdit, "event") is None
+    body = preview(window)
+    assert body["userId"] == "user-7"
+    assert "event" not in body
+    choose(window, "track", "event")
+    assert line(window, "event").text() == "Signed Up"
+
+
+def test_window_subtitle_follows_operation(window: Any) -> None:
+    choose(window, "track", "page")
+    assert window.findChild(QLabel, "subtitle").text() == "page:track"
+
+
+def test_window_rows_add_remove_move(window: Any, qtbot: Any) -> None:
+    choose(window, "identify", "create")
+    add = button(window, "traits:add")
+    assert add.text() == "Add Trait"
+    for key in ("a", "b", "c"):
+        qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+        index = window.form.editor("traits").row_count() - 1
+        line(window, f"traits.traitsUi[{index}].key").setText(key)
+        line(window, f"traits.traitsUi[{index}].value").setText(key.upper())
+    assert list(preview(window)["traits"]) == ["a", "b", "c"]
+
+    qtbot.mouseClick(button(window, "traits.traitsUi[2]:up"), Qt.MouseButton.LeftButton)
+    assert list(preview(window)["traits"]) == ["a", "c", "b"]
+    assert line(window, "traits.traitsUi[1].key").text() == "c"
+    assert not button(window, "traits.traitsUi[0]:up").isEnabled()
+    assert not button(window, "traits.traitsUi[2]:down").isEnabled()
+
+    qtbot.mouseClick(button(window, "traits.traitsUi[0]:down"), Qt.MouseButton.LeftButton)
+    assert list(preview(window)["traits"]) == ["c", "a", "b"]
+
+    qtbot.mouseClick(button(window, "traits.traitsUi[1]:remove"), Qt.MouseButton.LeftButton)
+    assert preview(window)["traits"] == {"c": "C", "b": "B"}
+    assert window.form.values()["traits"] == {
+        "traitsUi": [{"key": "c", "value": "C"}, {"key": "b", "value": "B"}]
+    }
+    assert window.findChild(QLineEdit, "traits.traitsUi[2].key") is None
+
+
+def test_window_nested_context(window: Any, qtbot: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "event").setText("Viewed")
+    context_add = button(window, "context:add")
+    assert context_add.text() == "Add Context"
+    qtbot.mouseClick(context_add, Qt.MouseButton.LeftButton)
+    assert not context_add.isVisibleTo(window)
+    line(window, "context.contextUi.locate").setText("en-GB")
+    window.findChild(QCheckBox, "context.contextUi.active").setChecked(True)
+    app_add = button(window, "context.contextUi.app:add")
+    assert app_add.text() == "Add App"
+    assert button(window, "context.contextUi.campaign:add").text() == "Campaign App"
+    qtbot.mouseClick(app_add, Qt.MouseButton.LeftButton)
+    line(window, "context.contextUi.app.appUi.name").setText("Shop")
+    assert line(window, "context.contextUi.app.appUi.name").accessibleName() == "Name"
+    context = preview(window)["context"]
+    assert context["locale"] == "en-GB"
+    assert context["active"] is True
+    assert context["app"] == {"name": "Shop"}
+    assert window.form.values()["context"]["contextUi"]["app"] == {
+        "appUi": {"name": "Shop", "version": "", "build": ""}
+    }
+
+    qtbot.mouseClick(button(window, "context.contextUi.app.appUi:remove"), Qt.MouseButton.LeftButton)
+    assert "app" not in preview(window)["context"]
+    assert "app" not in window.form.values()["context"]["contextUi"]
+    qtbot.mouseClick(button(window, "context.contextUi:remove"), Qt.MouseButton.LeftButton)
+    assert preview(window)["context"] == {"library": preview(window)["context"]["library"]}
+    assert context_add.isVisibleTo(window)
+
+
+def test_window_collapse_section(window: Any, qtbot: Any) -> None:
+    header = button(window, "traits:header")
+    add = button(window, "traits:add")
+    assert add.isVisibleTo(window)
+    qtbot.mouseClick(header, Qt.MouseButton.LeftButton)
+    assert not add.isVisibleTo(window)
+    qtbot.mouseClick(header, Qt.MouseButton.LeftButton)
+    assert add.isVisibleTo(window)
+
+
+def test_window_integrations_toggle(window: Any, qtbot: Any) -> None:
+    qtbot.mouseClick(button(window, "integrations:add"), Qt.MouseButton.LeftButton)
+    assert preview(window)["integrations"] == {"All": True, "Salesforce": False}
+    window.findChild(QCheckBox, "integrations.integrationsUi.salesforce").setChecked(True)
+    assert preview(window)["integrations"] == {"All": True, "Salesforce": True}
+
+
+def test_window_settings_retry_rule(window: Any) -> None:
+    settings = window.settings_form
+    assert settings.findChild(QSpinBox, "maxTries") is None
+    settings.findChild(QCheckBox, "retryOnFail").setChecked(True)
+    max_tries = settings.findChild(QSpinBox, "maxTries")
+    wait = settings.findChild(QSpinBox, "waitBetweenTries")
+    assert (max_tries.minimum(), max_tries.maximum(), max_tries.value()) == (2, 5, 3)
+    assert (wait.minimum(), wait.maximum(), wait.value()) == (0, 5000, 1000)
+    settings.findChild(QCheckBox, "retryOnFail").setChecked(False)
+    assert settings.findChild(QSpinBox, "maxTries") is None
+
+
+def test_window_required_blocks_send(window: Any) -> None:
+    choose(window, "track", "event")
+    assert not window.send_button.isEnabled()
+    assert "Event is required" in window.preview_status.text()
+    line(window, "event").setText("Signed Up")
+    assert window.send_button.isEnabled()
+    assert window.preview_status.text().startswith("POST http://127.0.0.1:")
+
+
+def test_window_send_to_sandbox(window: Any, qtbot: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    line(window, "userId").setText("user-42")
+    line(window, "event").setText("Signed Up")
+    expected = preview(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(line(window, "event"), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.is_sending() or window.last_response is not None
+    qtbot.waitUntil(lambda: window.last_response is not None, timeout=10000)
+    response = window.last_response
+    assert response.status == 200
+    assert json.loads(response.body) == {"success": True}
+    assert window.response_view.status_label.text().startswith("OK: 200 OK")
+    assert json.loads(window.response_view.body_view.toPlainText()) == {"success": True}
+    request_text = window.response_view.request_view.toPlainText()
+    assert request_text.startswith(f"POST {window.sandbox_url()}/track")
+    assert "Authorization: Basic ••••••" in request_text
+    assert window.response_view.headers_table.rowCount() >= 2
+    qtbot.waitUntil(lambda: window.inbox.message_count() == 1, timeout=5000)
+    received = window.sandbox.messages()[0]
+    assert received.type == "track"
+    assert received.message == expected
+    assert window.inbox.table.item(0, 2).text() == "event=Signed Up  userId=user-42"
+    assert preview(window)["messageId"] != expected["messageId"]
+
+
+def test_window_send_failure_reported(window: Any, qtbot: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    window.endpoint.set_endpoint(f"http://127.0.0.1:{port}/v1")
+    line(window, "userId").setText("u")
+    window.send()
+    qtbot.waitUntil(lambda: not window.is_sending(), timeout=10000)
+    assert "refused" in window.response_view.status_label.text()
+    assert line(window, "userId").text() == "u"
+    assert window.send_button.isEnabled()
+
+
+def test_window_send_needs_credential_for_remote(window: Any) -> None:
+    window.endpoint.set_endpoint("us")
+    window.send()
+    assert not window.is_sending()
+    assert "needs a write key" in window.statusBar().currentMessage()
+
+
+def test_window_preset_save_and_load(window: Any, qtbot: Any, home: Any) -> None:
+    choose(window, "group", "add")
+    line(window, "userId").setText("u1")
+    line(window, "groupId").setText("acme")
+    qtbot.mouseClick(button(window, "traits:add"), Qt.MouseButton.LeftButton)
+    line(window, "traits.traitsUi[0].key").setText("plan")
+    line(window, "traits.traitsUi[0].value").setText("pro")
+    qtbot.mouseClick(button(window, "context:add"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(button(window, "context.contextUi.device:add"), Qt.MouseButton.LeftButton)
+    line(window, "context.contextUi.device.deviceUi.model").setText("Pixel 9")
+    window.settings_form.findChild(QCheckBox, "retryOnFail").setChecked(True)
+    window.settings_form.findChild(QSpinBox, "maxTries").setValue(5)
+    saved_parameters = window.parameters()
+    saved_settings = window.settings()
+
+    window.presets_panel.save_named("Group: Acme")
+    qtbot.waitUntil(lambda: window.presets_panel.names() == ["Group: Acme"], timeout=5000)
+    stored = json.loads((home / "presets" / "Group%3A Acme.json").read_text(encoding="utf-8"))
+    assert stored["parameters"]["traits"] == {"traitsUi": [{"key": "plan", "value": "pro"}]}
+    assert stored["maxTries"] == 5
+
+    window.new_request()
+    assert window.parameters()["resource"] == "identify"
+    window.presets_panel.load("Group: Acme")
+    qtbot.waitUntil(lambda: window.parameters().get("groupId") == "acme", timeout=5000)
+    assert window.parameters() == saved_parameters
+    assert window.settings() == saved_settings
+    assert line(window, "context.contextUi.device.deviceUi.model").text() == "Pixel 9"
+    assert line(window, "traits.traitsUi[0].value").text() == "pro"
+    assert window.settings_form.findChild(QSpinBox, "maxTries").value() == 5
+
+
+def test_window_preset_rename_duplicate_delete(window: Any, qtbot: Any) -> None:
+    panel = window.presets_panel
+    panel.save_named("alpha")
+    qtbot.waitUntil(lambda: panel.names() == ["alpha"], timeout=5000)
+    panel.duplicate("alpha")
+    qtbot.waitUntil(lambda: panel.names() == ["alpha", "alpha copy"], timeout=5000)
+    panel.rename("alpha copy", "beta")
+    qtbot.waitUntil(lambda: panel.names() == ["alpha", "beta"], timeout=5000)
+    panel.delete("alpha")
+    qtbot.waitUntil(lambda: panel.names() == ["beta"], timeout=5000)
+
+
+def test_window_broken_preset_reported(home: Any, qtbot: Any) -> None:
+    from segment_gui import create_window
+    from segment_gui.storage import PresetStore, app_paths
+
+    PresetStore(app_paths(home)).save(Preset(name="ok", parameters={"resource": "track"}))
+    (home / "presets" / "bad.json").write_text("{nope", encoding="utf-8")
+    window = create_window(home)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.presets_panel.names() == ["ok"], timeout=5000)
+    qtbot.waitUntil(lambda: "invalid JSON" in window.statusBar().currentMessage(), timeout=5000)
+    assert (home / "presets" / "bad.json").read_text(encoding="utf-8") == "{nope"
+    window.shutdown()
