@@ -18,27 +18,49 @@ from segment_gui.model import Preset
 from segment_gui.storage import PresetStore, app_paths
 
 COMMANDS = [
-    [], ["sandbox"], ["credential"], ["credential", "set"], ["credential", "list"],
-    ["credential", "delete"], ["preset"], ["preset", "list"], ["preset", "show"],
-    ["preset", "delete"], ["payload"], ["send"],
+    [],
+    ["sandbox"],
+    ["credential"],
+    ["credential", "set"],
+    ["credential", "list"],
+    ["credential", "delete"],
+    ["preset"],
+    ["preset", "list"],
+    ["preset", "show"],
+    ["preset", "delete"],
+    ["payload"],
+    ["send"],
 ]
 
 
-def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "segment_gui", *args],
-        input=stdin, capture_output=True, text=True, timeout=60, env=env or os.environ.copy(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or os.environ.copy(),
     )
 
 
 @pytest.fixture
 def presets(home: Path) -> PresetStore:
     store = PresetStore(app_paths(home))
-    store.save(Preset(
-        name="signup",
-        parameters={"resource": "track", "operation": "event", "userId": "u1", "event": "Signed Up",
-                    "properties": {"propertiesUi": [{"key": "plan", "value": "pro"}]}},
-    ))
+    store.save(
+        Preset(
+            name="signup",
+            parameters={
+                "resource": "track",
+                "operation": "event",
+                "userId": "u1",
+                "event": "Signed Up",
+                "properties": {"propertiesUi": [{"key": "plan", "value": "pro"}]},
+            },
+        )
+    )
     store.save(Preset(name="no event", parameters={"resource": "track", "operation": "event"}))
     return store
 
@@ -48,7 +70,9 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log = tmp_path / "sandbox.jsonl"
     with subprocess.Popen(
         [sys.executable, "-m", "segment_gui", "sandbox", "--port", "0", "--log", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as process:
         try:
             assert process.stdout is not None

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import keyring_available
 from PySide6.QtCore import Qt
 
-from conftest import keyring_available
 from segment_gui.credentials import KEYRING_SERVICE, CredentialError, CredentialStore
 from segment_gui.storage import app_paths
 
@@ -85,7 +85,10 @@ def test_cli_credential_commands(home: Path, credential_name: str, write_key: st
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "segment_gui", "credential", *args],
-            input=stdin, capture_output=True, text=True, timeout=60,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     saved = run("set", credential_name, "--endpoint", "sandbox", stdin=write_key + "\n")
@@ -99,20 +102,28 @@ def test_cli_credential_commands(home: Path, credential_name: str, write_key: st
     assert run("list").stdout.startswith("No credentials saved")
 
 
-def test_cli_send_with_credential(home: Path, tmp_path: Path, credential_name: str, write_key: str) -> None:
+def test_cli_send_with_credential(
+    home: Path, tmp_path: Path, credential_name: str, write_key: str
+) -> None:
     from segment_gui.model import Preset
     from segment_gui.sandbox import SandboxCollector
     from segment_gui.storage import PresetStore
 
     PresetStore(app_paths(home)).save(
-        Preset(name="hello", parameters={"resource": "identify", "userId": "u9"}, credential=credential_name)
+        Preset(
+            name="hello",
+            parameters={"resource": "identify", "userId": "u9"},
+            credential=credential_name,
+        )
     )
     log = tmp_path / "received.jsonl"
     with SandboxCollector(log_path=log) as sandbox:
         CredentialStore(app_paths(home)).set(credential_name, sandbox.base_url, write_key)
         result = subprocess.run(
             [sys.executable, "-m", "segment_gui", "send", "hello"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         assert sandbox.messages()[0].message["userId"] == "u9"
@@ -139,7 +150,9 @@ def test_window_session_leaves_no_key_on_disk(
         dialog.endpoint.set_endpoint("sandbox")
         dialog.key_edit.setText(write_key)
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: window.credential_combo.findData(credential_name) > 0, timeout=10000)
+        qtbot.waitUntil(
+            lambda: window.credential_combo.findData(credential_name) > 0, timeout=10000
+        )
         assert "system keyring" in dialog.message.text()
         dialog.close()
 

@@ -27,7 +27,9 @@ def test_identify_minimal() -> None:
 
 def test_identify_traits_and_user() -> None:
     traits = {"traitsUi": [{"key": "plan", "value": "pro"}, {"key": "email", "value": "a@b.c"}]}
-    path, body = build({"resource": "identify", "operation": "create", "userId": "u1", "traits": traits})
+    path, body = build(
+        {"resource": "identify", "operation": "create", "userId": "u1", "traits": traits}
+    )
     assert path == "identify"
     assert body["userId"] == "u1"
     assert "anonymousId" not in body
@@ -37,7 +39,10 @@ def test_identify_traits_and_user() -> None:
 def test_group_add() -> None:
     path, body = build(
         {
-            "resource": "group", "operation": "add", "userId": "u1", "groupId": "g1",
+            "resource": "group",
+            "operation": "add",
+            "userId": "u1",
+            "groupId": "g1",
             "traits": {"traitsUi": [{"key": "name", "value": "Initech"}]},
         }
     )
@@ -50,7 +55,9 @@ def test_group_add() -> None:
 def test_track_event() -> None:
     path, body = build(
         {
-            "resource": "track", "operation": "event", "event": "Signed Up",
+            "resource": "track",
+            "operation": "event",
+            "event": "Signed Up",
             "properties": {"propertiesUi": [{"key": "plan", "value": "pro"}]},
         }
     )
@@ -78,8 +85,13 @@ def test_page_without_name_omits_it() -> None:
 
 def test_hidden_parameters_not_sent() -> None:
     _, body = build(
-        {"resource": "identify", "operation": "create", "event": "Leftover", "groupId": "g",
-         "properties": {"propertiesUi": [{"key": "a", "value": "b"}]}}
+        {
+            "resource": "identify",
+            "operation": "create",
+            "event": "Leftover",
+            "groupId": "g",
+            "properties": {"propertiesUi": [{"key": "a", "value": "b"}]},
+        }
     )
     assert "event" not in body
     assert "groupId" not in body
@@ -89,10 +101,31 @@ def test_hidden_parameters_not_sent() -> None:
 def test_context_maps_fields() -> None:
     context = {
         "contextUi": {
-            "active": True, "ip": "203.0.113.9", "locate": "en-US", "page": "", "timezone": "Europe/Paris",
+            "active": True,
+            "ip": "203.0.113.9",
+            "locate": "en-US",
+            "page": "",
+            "timezone": "Europe/Paris",
             "app": {"appUi": {"name": "Shop", "version": "2.1", "build": ""}},
-            "campaign": {"campaignUi": {"name": "", "source": "news", "medium": "", "term": "", "content": ""}},
-            "device": {"deviceUi": {"id": "", "manufacturer": "", "model": "", "name": "", "type": "", "version": ""}},
+            "campaign": {
+                "campaignUi": {
+                    "name": "",
+                    "source": "news",
+                    "medium": "",
+                    "term": "",
+                    "content": "",
+                }
+            },
+            "device": {
+                "deviceUi": {
+                    "id": "",
+                    "manufacturer": "",
+                    "model": "",
+                    "name": "",
+                    "type": "",
+                    "version": "",
+                }
+            },
         }
     }
     _, body = build({"context": context})
@@ -117,7 +150,9 @@ def test_context_inactive_omitted() -> None:
 def test_context_page_url_and_json() -> None:
     _, body = build({"context": {"contextUi": {"page": "https://example.com/pricing"}}})
     assert body["context"]["page"] == {"url": "https://example.com/pricing"}
-    _, body = build({"context": {"contextUi": {"page": '{"path": "/pricing", "title": "Pricing"}'}}})
+    _, body = build(
+        {"context": {"contextUi": {"page": '{"path": "/pricing", "title": "Pricing"}'}}}
+    )
     assert body["context"]["page"] == {"path": "/pricing", "title": "Pricing"}
 
 
@@ -145,7 +180,9 @@ def test_empty_keys_skipped_and_later_wins() -> None:
 
 
 def test_no_empty_objects() -> None:
-    _, body = build({"traits": {"traitsUi": [{"key": "", "value": ""}]}, "context": {"contextUi": {}}})
+    _, body = build(
+        {"traits": {"traitsUi": [{"key": "", "value": ""}]}, "context": {"contextUi": {}}}
+    )
     assert "traits" not in body
     empty = [key for key, value in body.items() if value in ({}, [], "")]
     assert empty == []

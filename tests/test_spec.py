@@ -47,7 +47,9 @@ def test_load_spec_no_qt_import() -> None:
         "import sys; from segment_gui.spec import load_spec; import segment_gui.payload; "
         "load_spec(); print(any(m.startswith('PySide6') for m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
 
 
@@ -93,7 +95,12 @@ def test_collections_shapes(raw: dict[str, Any]) -> None:
     nested = {f.name: f for f in context.collection_options[0].fields}
     assert nested["campaign"].placeholder == "Campaign App"
     assert [f.name for f in nested["device"].collection_options[0].fields] == [
-        "id", "manufacturer", "model", "name", "type", "version",
+        "id",
+        "manufacturer",
+        "model",
+        "name",
+        "type",
+        "version",
     ]
     integrations = spec.fields_named("integrations")[0]
     defaults = {f.name: f.default for f in integrations.collection_options[0].fields}
@@ -104,15 +111,26 @@ def test_settings_ranges() -> None:
     spec = load_spec()
     settings = {f.name: f for f in spec.settings}
     assert list(settings) == [
-        "notes", "notesInFlow", "alwaysOutputData", "executeOnce",
-        "retryOnFail", "maxTries", "waitBetweenTries", "onError",
+        "notes",
+        "notesInFlow",
+        "alwaysOutputData",
+        "executeOnce",
+        "retryOnFail",
+        "maxTries",
+        "waitBetweenTries",
+        "onError",
     ]
     assert (settings["maxTries"].min_value, settings["maxTries"].max_value) == (2, 5)
     assert settings["maxTries"].default == 3
-    assert (settings["waitBetweenTries"].min_value, settings["waitBetweenTries"].max_value) == (0, 5000)
+    assert (settings["waitBetweenTries"].min_value, settings["waitBetweenTries"].max_value) == (
+        0,
+        5000,
+    )
     assert settings["waitBetweenTries"].default == 1000
     assert settings["onError"].choice_values() == [
-        "stopWorkflow", "continueRegularOutput", "continueErrorOutput",
+        "stopWorkflow",
+        "continueRegularOutput",
+        "continueErrorOutput",
     ]
 
 
@@ -120,10 +138,23 @@ def test_settings_retry_fields_follow_rule() -> None:
     spec = load_spec()
     off = [f.name for f in visible_fields(spec.settings, {"retryOnFail": False})]
     on = [f.name for f in visible_fields(spec.settings, {"retryOnFail": True})]
-    assert off == ["notes", "notesInFlow", "alwaysOutputData", "executeOnce", "retryOnFail", "onError"]
+    assert off == [
+        "notes",
+        "notesInFlow",
+        "alwaysOutputData",
+        "executeOnce",
+        "retryOnFail",
+        "onError",
+    ]
     assert on == [
-        "notes", "notesInFlow", "alwaysOutputData", "executeOnce",
-        "retryOnFail", "maxTries", "waitBetweenTries", "onError",
+        "notes",
+        "notesInFlow",
+        "alwaysOutputData",
+        "executeOnce",
+        "retryOnFail",
+        "maxTries",
+        "waitBetweenTries",
+        "onError",
     ]
 
 
@@ -134,7 +165,11 @@ def test_settings_retry_fields_follow_rule() -> None:
         ({"show": {"resource": ["track"]}}, {"resource": "track"}, True),
         ({"show": {"resource": ["track"]}}, {"resource": "group"}, False),
         ({"show": {"resource": ["track"]}}, {}, False),
-        ({"show": {"resource": ["track"], "operation": ["page"]}}, {"resource": "track", "operation": "event"}, False),
+        (
+            {"show": {"resource": ["track"], "operation": ["page"]}},
+            {"resource": "track", "operation": "event"},
+            False,
+        ),
         ({"show": {"resource": ["track", "group"]}}, {"resource": "group"}, True),
         ({"hide": {"resource": ["track"]}}, {"resource": "track"}, False),
         ({"hide": {"resource": ["track"]}}, {"resource": "group"}, True),
@@ -174,15 +209,55 @@ _DELETE = object()
         (["properties", 0, "default"], "nope", "$.properties[0].default", "not one of"),
         (["properties", 0, "options"], [], "$.properties[0].options", "at least one choice"),
         (["properties", 4, "default"], 5, "$.properties[4].default", "string default"),
-        (["properties", 4, "name"], "user id", "$.properties[4].name", "not a valid parameter name"),
-        (["properties", 4, "displayOptions", "show"], ["x"], "$.properties[4].displayOptions.show", "expected an object"),
-        (["properties", 4, "displayOptions", "when"], {}, "$.properties[4].displayOptions.when", "unknown rule"),
-        (["properties", 4, "displayOptions", "show", "resorce"], ["group"], "$.properties[4].displayOptions.show.resorce", "no parameter defines"),
-        (["properties", 6, "options", 0, "values", 1, "type"], 7, "$.properties[6].options[0].values[1].type", "expected a string"),
-        (["properties", 7, "options", 0, "values", 5, "options", 0, "values", 0, "default"], None, "$.properties[7].options[0].values[5].options[0].values[0].default", "string default"),
-        (["properties", 6, "typeOptions", "multipleValues"], "yes", "$.properties[6].typeOptions.multipleValues", "true or false"),
+        (
+            ["properties", 4, "name"],
+            "user id",
+            "$.properties[4].name",
+            "not a valid parameter name",
+        ),
+        (
+            ["properties", 4, "displayOptions", "show"],
+            ["x"],
+            "$.properties[4].displayOptions.show",
+            "expected an object",
+        ),
+        (
+            ["properties", 4, "displayOptions", "when"],
+            {},
+            "$.properties[4].displayOptions.when",
+            "unknown rule",
+        ),
+        (
+            ["properties", 4, "displayOptions", "show", "resorce"],
+            ["group"],
+            "$.properties[4].displayOptions.show.resorce",
+            "no parameter defines",
+        ),
+        (
+            ["properties", 6, "options", 0, "values", 1, "type"],
+            7,
+            "$.properties[6].options[0].values[1].type",
+            "expected a string",
+        ),
+        (
+            ["properties", 7, "options", 0, "values", 5, "options", 0, "values", 0, "default"],
+            None,
+            "$.properties[7].options[0].values[5].options[0].values[0].default",
+            "string default",
+        ),
+        (
+            ["properties", 6, "typeOptions", "multipleValues"],
+            "yes",
+            "$.properties[6].typeOptions.multipleValues",
+            "true or false",
+        ),
         (["settings", 5, "default"], 9, "$.settings[5].default", "outside the range"),
-        (["settings", 5, "typeOptions", "minValue"], 7, "$.settings[5].typeOptions", "greater than maxValue"),
+        (
+            ["settings", 5, "typeOptions", "minValue"],
+            7,
+            "$.settings[5].typeOptions",
+            "greater than maxValue",
+        ),
     ],
 )
 def test_loader_names_malformed_path(

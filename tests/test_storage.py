@@ -63,8 +63,12 @@ def test_preset_roundtrip_keeps_name(home: Path) -> None:
     store = _store(home)
     preset = Preset(
         name="checkout/v2: EU",
-        parameters={"resource": "track", "operation": "event", "event": "Order Completed",
-                    "properties": {"propertiesUi": [{"key": "total", "value": "9.99"}]}},
+        parameters={
+            "resource": "track",
+            "operation": "event",
+            "event": "Order Completed",
+            "properties": {"propertiesUi": [{"key": "total", "value": "9.99"}]},
+        },
         credential="staging",
         settings={"retryOnFail": True, "maxTries": 4},
     )
@@ -87,7 +91,9 @@ def test_preset_broken_file_reported_and_kept(home: Path) -> None:
     broken = home / "presets" / "broken.json"
     broken.write_text('{"formatVersion": 1, "name": ', encoding="utf-8")
     newer = home / "presets" / "newer.json"
-    newer.write_text(json.dumps({"formatVersion": 9, "name": "newer", "parameters": {}}), encoding="utf-8")
+    newer.write_text(
+        json.dumps({"formatVersion": 9, "name": "newer", "parameters": {}}), encoding="utf-8"
+    )
     presets, errors = store.load_all()
     assert [p.name for p in presets] == ["good"]
     assert len(errors) == 2
@@ -138,7 +144,8 @@ def test_config_credentials(home: Path) -> None:
     config.put_credential(CredentialRecord("local", "http://127.0.0.1:9/v1"))
     config.put_credential(CredentialRecord("prod", "eu"))
     assert config.credentials() == [
-        CredentialRecord("local", "http://127.0.0.1:9/v1"), CredentialRecord("prod", "eu"),
+        CredentialRecord("local", "http://127.0.0.1:9/v1"),
+        CredentialRecord("prod", "eu"),
     ]
     assert config.remove_credential("prod") is True
     assert config.remove_credential("prod") is False

@@ -7,15 +7,54 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+)
 
 from segment_gui.model import Preset
 
 VISIBLE = {
-    ("group", "add"): ["resource", "operation", "userId", "groupId", "traits", "context", "integrations"],
-    ("identify", "create"): ["resource", "operation", "userId", "traits", "context", "integrations"],
-    ("track", "event"): ["resource", "operation", "userId", "event", "context", "integrations", "properties"],
-    ("track", "page"): ["resource", "operation", "userId", "name", "context", "integrations", "properties"],
+    ("group", "add"): [
+        "resource",
+        "operation",
+        "userId",
+        "groupId",
+        "traits",
+        "context",
+        "integrations",
+    ],
+    ("identify", "create"): [
+        "resource",
+        "operation",
+        "userId",
+        "traits",
+        "context",
+        "integrations",
+    ],
+    ("track", "event"): [
+        "resource",
+        "operation",
+        "userId",
+        "event",
+        "context",
+        "integrations",
+        "properties",
+    ],
+    ("track", "page"): [
+        "resource",
+        "operation",
+        "userId",
+        "name",
+        "context",
+        "integrations",
+        "properties",
+    ],
 }
 
 
@@ -72,7 +111,9 @@ def test_window_editor_names_and_labels(window: Any) -> None:
     assert group_id.accessibleName() == "Group ID"
     assert "Required" in group_id.accessibleDescription()
     assert "unique identifier" in group_id.toolTip()
-    labels = [label.text() for label in window.form.findChildren(QLabel) if label.buddy() is group_id]
+    labels = [
+        label.text() for label in window.form.findChildren(QLabel) if label.buddy() is group_id
+    ]
     assert labels == ["Group ID *"]
 
 
@@ -146,7 +187,9 @@ def test_window_nested_context(window: Any, qtbot: Any) -> None:
         "appUi": {"name": "Shop", "version": "", "build": ""}
     }
 
-    qtbot.mouseClick(button(window, "context.contextUi.app.appUi:remove"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(
+        button(window, "context.contextUi.app.appUi:remove"), Qt.MouseButton.LeftButton
+    )
     assert "app" not in preview(window)["context"]
     assert "app" not in window.form.values()["context"]["contextUi"]
     qtbot.mouseClick(button(window, "context.contextUi:remove"), Qt.MouseButton.LeftButton)
