@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         "preset cannot be sent as it is.",
     )
     payload.add_argument("preset", metavar="PRESET")
+    payload.add_argument(
+        "--mode",
+        choices=["segment", "n8n"],
+        help="body to print: Segment's spec, or what n8n's Segment node v1 posts "
+        "(default: the preset's Body setting)",
+    )
 
     send = commands.add_parser(
         "send",
@@ -256,21 +262,30 @@ def _run_preset(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _build(preset: Any) -> Any:
-    from segment_gui.payload import PayloadError, build_message, new_message_id
+def _build(preset: Any, mode: str | None = None) -> Any:
+    """Compose the preset's message; warnings go to stderr, errors end the command."""
+    from segment_gui.payload import compose, describe, new_message_id
     from segment_gui.spec import load_spec
 
-    spec = load_spec()
-    try:
-        return build_message(
-            spec, preset.parameters, anonymous_id=str(uuid.uuid4()), message_id=new_message_id()
-        )
-    except PayloadError as error:
-        raise CliError(f"preset {preset.name!r} cannot be sent: {error}") from error
+    composition = compose(
+        load_spec(),
+        preset.parameters,
+        anonymous_id=str(uuid.uuid4()),
+        message_id=new_message_id(),
+        mode=mode or preset.body_mode,
+    )
+    for warning in composition.warnings():
+        print(f"segment-gui: warning: {describe(warning)}", file=sys.stderr)
+    for sentence in composition.notice:
+        print(f"segment-gui: n8n mode: {sentence}", file=sys.stderr)
+    if not composition.sendable:
+        reasons = "; ".join(describe(error) for error in composition.errors())
+        raise CliError(f"preset {preset.name!r} cannot be sent: {reasons}")
+    return composition.message
 
 
 def _run_payload(args: argparse.Namespace, out: TextIO) -> int:
-    message = _build(_load_preset(args.preset))
+    message = _build(_load_preset(args.preset), args.mode)
     print(json.dumps(message.body, indent=2, ensure_ascii=False), file=out)
     return EXIT_OK
 

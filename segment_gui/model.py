@@ -16,6 +16,8 @@ from typing import Any
 from segment_gui.spec import CollectionOption, Field, NodeSpec, is_visible
 
 PRESET_FORMAT_VERSION = 1
+# How the body is built: Segment's spec, or as n8n's Segment node (version 1) posts it.
+BODY_MODE_NAMES = ("segment", "n8n")
 SETTING_NAMES = (
     "notes",
     "notesInFlow",
@@ -109,6 +111,7 @@ class Preset:
     parameters: dict[str, Any]
     credential: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    body_mode: str = "segment"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -116,6 +119,7 @@ class Preset:
             "name": self.name,
             "parameters": self.parameters,
             "credential": self.credential,
+            "bodyMode": self.body_mode,
         }
         for name in SETTING_NAMES:
             if name in self.settings:
@@ -147,4 +151,16 @@ class Preset:
         if credential is not None and not isinstance(credential, str):
             raise PresetError(f"preset {label}: 'credential' must be a string or null")
         settings = {key: data[key] for key in SETTING_NAMES if key in data}
-        return cls(name=name, parameters=parameters, credential=credential, settings=settings)
+        body_mode = data.get("bodyMode", "segment")
+        if body_mode not in BODY_MODE_NAMES:
+            raise PresetError(
+                f"preset {label}: bodyMode is {body_mode!r}; "
+                f"expected one of {list(BODY_MODE_NAMES)}"
+            )
+        return cls(
+            name=name,
+            parameters=parameters,
+            credential=credential,
+            settings=settings,
+            body_mode=body_mode,
+        )

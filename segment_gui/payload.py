@@ -1,39 +1,65 @@
-"""Build the Segment message that a form's parameters describe.
+"""Build and check the Segment message that a form's parameters describe.
 
 The body follows Segment's HTTP Tracking API spec, not n8n's node output: empty values are left
-out, n8n's `locate` parameter goes out as Segment's `context.locale`, and the integration toggles
-use Segment's destination names `All` and `Salesforce`.
+out, n8n's `locate` parameter goes out as Segment's `context.locale`, the integration toggles use
+Segment's destination names `All` and `Salesforce`, and trait and property values are converted
+by their row's value type. `compose()` returns the message together with every problem found,
+each tied to the parameter path of the field at fault, so the window can show it there.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from segment_gui import __version__
-from segment_gui.model import resolve_parameters
+from segment_gui.model import resolve_parameters, visible_fields
 from segment_gui.spec import NodeSpec
 
 LIBRARY_NAME = "segment-gui"
 MAX_MESSAGE_BYTES = 32 * 1024
+SEGMENT_MODE = "segment"
+N8N_MODE = "n8n"
+BODY_MODES = {SEGMENT_MODE: "Segment spec", N8N_MODE: "n8n Segment node v1"}
 
-# (resource, operation) -> Segment API path and the members the body carries.
+# (resource, operation) -> Segment API path, the member naming the call, the key-value collection.
 _CALLS: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ("group", "add"): ("group", "groupId", "traits"),
     ("identify", "create"): ("identify", None, "traits"),
+    ("identify", "alias"): ("alias", "previousId", None),
     ("track", "event"): ("track", "event", "properties"),
     ("track", "page"): ("page", "name", "properties"),
+    ("track", "screen"): ("screen", "name", "properties"),
 }
 _CONTEXT_TEXT = {"ip": "ip", "locate": "locale", "timezone": "timezone"}
 _CONTEXT_OBJECTS = {"app": "appUi", "campaign": "campaignUi", "device": "deviceUi"}
 _INTEGRATIONS = {"all": "All", "salesforce": "Salesforce"}
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_ADVANCED = "advanced.advancedUi"
 
 
 class PayloadError(ValueError):
     """Parameters that cannot be sent as they are; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A finding about the form. `path` is the parameter path of the field at fault, or ""
+    for the message as a whole; errors block Send, warnings do not."""
+
+    path: str
+    message: str
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,27 @@ class Message:
         return serialize(self.body)
 
 
+@dataclass
+class Composition:
+    """The outcome of `compose()`: the message (None when the operation is unknown), the
+    problems found, and short notes for fields (what Auto decided, the generated ID)."""
+
+    message: Message | None
+    problems: list[Problem] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)
+    notice: list[str] = field(default_factory=list)
+
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.is_error]
+
+    def warnings(self) -> list[Problem]:
+        return [problem for problem in self.problems if not problem.is_error]
+
+    @property
+    def sendable(self) -> bool:
+        return self.message is not None and not self.errors()
+
+
 def serialize(body: Mapping[str, Any]) -> bytes:
     """Serialize a body exactly as it is posted: compact UTF-8 JSON."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -56,31 +103,32 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
-def problems(spec: NodeSpec, values: Mapping[str, Any]) -> list[str]:
-    """List why the parameters cannot be sent as they are (empty when they can)."""
+def compose(
+    spec: NodeSpec,
+    values: Mapping[str, Any],
+    *,
+    anonymous_id: str,
+    message_id: str,
+    mode: str = SEGMENT_MODE,
+) -> Composition:
+    """Build the message for the visible parameters in `values` and check it.
+
+    `anonymous_id` is sent only when User ID and the Advanced Anonymous ID are empty; callers
+    keep it stable so the preview and the send agree. `message_id` is used unless the Advanced
+    Message ID is fixed. `mode` selects Segment's spec or n8n's Segment node v1 body.
+    """
     parameters = resolve_parameters(spec, values)
-    found = []
-    call = (parameters.get("resource"), parameters.get("operation"))
+    call = (str(parameters.get("resource")), str(parameters.get("operation")))
     if call not in _CALLS:
-        found.append(
-            f"resource {call[0]!r} with operation {call[1]!r} is not supported; "
-            f"choose one of {', '.join(f'{r}:{o}' for r, o in _CALLS)}"
-        )
-    for spec_field in spec.properties:
-        if spec_field.required and spec_field.name in parameters:
-            value = parameters[spec_field.name]
-            if isinstance(value, str) and not value.strip():
-                found.append(f"{spec_field.display_name} is required; enter a value")
-    page = _context_values(parameters.get("context", {})).get("page", "")
-    if isinstance(page, str) and page.strip().startswith("{"):
-        try:
-            json.loads(page)
-        except json.JSONDecodeError as error:
-            found.append(
-                f"Context Page is not valid JSON (line {error.lineno}, column {error.colno}: "
-                f"{error.msg}); fix the object or enter the page URL instead"
-            )
-    return sorted(set(found), key=found.index)
+        choices = ", ".join(f"{resource}:{operation}" for resource, operation in _CALLS)
+        problem = Problem("operation", f"{call[0]}:{call[1]} is not supported; choose {choices}")
+        return Composition(None, [problem])
+    if mode == N8N_MODE:
+        return _compose_n8n(spec, values, parameters, anonymous_id)
+    if mode != SEGMENT_MODE:
+        raise ValueError(f"unknown body mode {mode!r}; expected one of {sorted(BODY_MODES)}")
+    builder = _SegmentBuilder(spec, parameters, anonymous_id, message_id)
+    return builder.build(call)
 
 
 def build_message(
@@ -89,50 +137,340 @@ def build_message(
     *,
     anonymous_id: str,
     message_id: str,
-    check: bool = True,
+    mode: str = SEGMENT_MODE,
 ) -> Message:
-    """Build the message for the visible parameters in `values`.
+    """Build the message, raising PayloadError with every blocking problem when there is one."""
+    composition = compose(spec, values, anonymous_id=anonymous_id, message_id=message_id, mode=mode)
+    if composition.message is None or composition.errors():
+        raise PayloadError("; ".join(describe(problem) for problem in composition.errors()))
+    return composition.message
 
-    `anonymous_id` is used only when User ID is empty; the caller keeps it stable so that the
-    preview and the send agree. Raises PayloadError when `problems()` finds any, unless `check`
-    is false (a preview of an unfinished form); an unsupported operation always raises.
+
+def describe(problem: Problem) -> str:
+    """A problem as one line for the command line: the field path, then the message."""
+    return f"{problem.path}: {problem.message}" if problem.path else problem.message
+
+
+def _compose_n8n(
+    spec: NodeSpec, values: Mapping[str, Any], parameters: dict[str, Any], anonymous_id: str
+) -> Composition:
+    from segment_gui.n8n_body import N8nModeError, build_n8n_body, n8n_differences
+
+    problems = _required_problems(spec, parameters)
+    try:
+        path, body = build_n8n_body(spec, values, anonymous_id=anonymous_id)
+    except N8nModeError as error:
+        return Composition(None, [Problem("operation", str(error)), *problems])
+    message = Message(path, body)
+    problems += _size_problems(message)
+    return Composition(message, problems, notice=n8n_differences(spec, values))
+
+
+def _required_problems(spec: NodeSpec, parameters: Mapping[str, Any]) -> list[Problem]:
+    found = []
+    for definition in visible_fields(spec.properties, parameters):
+        value = parameters.get(definition.name)
+        if definition.required and isinstance(value, str) and not value.strip():
+            message = f"{definition.display_name} is required; enter a value"
+            found.append(Problem(definition.name, message))
+    return found
+
+
+def _size_problems(message: Message) -> list[Problem]:
+    size = len(message.to_bytes())
+    if size <= MAX_MESSAGE_BYTES:
+        return []
+    return [
+        Problem(
+            "",
+            f"the message is {size:,} bytes; Segment accepts at most {MAX_MESSAGE_BYTES:,} bytes "
+            "(32 KB) per message. Remove some traits, properties or context",
+        )
+    ]
+
+
+class _SegmentBuilder:
+    """Builds a Segment-spec body step by step, collecting problems and hints on the way."""
+
+    def __init__(
+        self, spec: NodeSpec, parameters: dict[str, Any], anonymous_id: str, message_id: str
+    ) -> None:
+        self.spec = spec
+        self.parameters = parameters
+        self.anonymous_id = anonymous_id
+        self.message_id = message_id
+        self.problems: list[Problem] = _required_problems(spec, parameters)
+        self.hints: dict[str, str] = {}
+        advanced = parameters.get("advanced", {})
+        advanced = advanced.get("advancedUi", {}) if isinstance(advanced, Mapping) else {}
+        self.advanced: Mapping[str, Any] = advanced if isinstance(advanced, Mapping) else {}
+
+    def build(self, call: tuple[str, str]) -> Composition:
+        path, main_member, map_member = _CALLS[call]
+        body: dict[str, Any] = {}
+        self._identity(body, alias=path == "alias")
+        if main_member and _text(self.parameters.get(main_member)).strip():
+            body[main_member] = self.parameters[main_member]
+        if map_member:
+            mapping = self._rows(map_member)
+            if mapping:
+                body[map_member] = mapping
+        body["context"] = self._context()
+        integrations = self._integrations()
+        if integrations:
+            body["integrations"] = integrations
+        timestamp = self._timestamp()
+        if timestamp:
+            body["timestamp"] = timestamp
+        fixed_id = _text(self.advanced.get("messageId", "")).strip()
+        body["messageId"] = fixed_id or self.message_id
+        message = Message(path, body)
+        self.problems += _size_problems(message)
+        return Composition(message, self.problems, self.hints)
+
+    # 1. Identity: userId, or an anonymousId typed or generated.
+    def _identity(self, body: dict[str, Any], alias: bool) -> None:
+        user_id = _text(self.parameters.get("userId", ""))
+        typed_anonymous = _text(self.advanced.get("anonymousId", "")).strip()
+        generate = self.advanced.get("generateAnonymousId", True) is not False
+        if user_id.strip():
+            body["userId"] = user_id
+        if typed_anonymous:
+            body["anonymousId"] = typed_anonymous
+        elif not user_id.strip() and not alias:
+            if generate:
+                body["anonymousId"] = self.anonymous_id
+                self.hints[f"{_ADVANCED}.anonymousId"] = f"Generated: {self.anonymous_id}"
+            else:
+                self.problems.append(
+                    Problem(
+                        f"{_ADVANCED}.anonymousId",
+                        "no identity: enter a User ID or an Anonymous ID, or turn Generate "
+                        "Anonymous ID back on",
+                    )
+                )
+
+    # 2. Traits or properties rows, converted by their value type.
+    def _rows(self, name: str) -> dict[str, Any]:
+        collection = self.parameters.get(name, {})
+        result: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        if not isinstance(collection, Mapping):
+            return result
+        for option, rows in collection.items():
+            for index, row in enumerate(rows if isinstance(rows, list) else []):
+                if not isinstance(row, Mapping):
+                    continue
+                base = f"{name}.{option}[{index}]"
+                key = _text(row.get("key", "")).strip()
+                text = _text(row.get("value", ""))
+                if not key:
+                    if text:
+                        self.problems.append(
+                            Problem(
+                                f"{base}.key",
+                                "this row has a value but no key, so it is not sent; enter a key",
+                                "warning",
+                            )
+                        )
+                    continue
+                try:
+                    value, decided = convert_value(text, _text(row.get("valueType", "auto")))
+                except ValueError as error:
+                    self.problems.append(Problem(f"{base}.value", str(error)))
+                    continue
+                if decided:
+                    self.hints[f"{base}.value"] = f"Auto: {decided}"
+                if key in seen:
+                    self.problems.append(
+                        Problem(
+                            f"{base}.key",
+                            f"duplicate key {key!r}: rows {seen[key] + 1} and {index + 1} set "
+                            f"it; row {index + 1} wins",
+                            "warning",
+                        )
+                    )
+                seen[key] = index
+                result[key] = value
+        return result
+
+    # 3. Context: only what was filled, plus the library.
+    def _context(self) -> dict[str, Any]:
+        values = _context_values(self.parameters.get("context", {}))
+        context: dict[str, Any] = {}
+        if values.get("active") is True:
+            context["active"] = True
+        for name, segment_name in _CONTEXT_TEXT.items():
+            if _text(values.get(name, "")):
+                context[segment_name] = values[name]
+        page = _text(values.get("page", ""))
+        if page.strip():
+            try:
+                context["page"] = page_object(page)
+            except ValueError as error:
+                self.problems.append(Problem("context.contextUi.page", str(error)))
+        for name, option in _CONTEXT_OBJECTS.items():
+            nested = values.get(name, {})
+            fields = nested.get(option, {}) if isinstance(nested, Mapping) else {}
+            fields = fields if isinstance(fields, Mapping) else {}
+            filled = {key: value for key, value in fields.items() if value not in ("", None)}
+            if filled:
+                context[name] = filled
+        context["library"] = {"name": LIBRARY_NAME, "version": __version__}
+        return context
+
+    # 4. Integrations: the spec's two toggles, then destinations by name.
+    def _integrations(self) -> dict[str, bool]:
+        collection = self.parameters.get("integrations", {})
+        toggles = collection.get("integrationsUi") if isinstance(collection, Mapping) else None
+        result: dict[str, bool] = {}
+        if isinstance(toggles, Mapping):
+            defaults = {"all": True, "salesforce": False}
+            for name, segment_name in _INTEGRATIONS.items():
+                result[segment_name] = bool(toggles.get(name, defaults[name]))
+        destinations = self.advanced.get("destinations", {})
+        rows = destinations.get("destinationsUi", []) if isinstance(destinations, Mapping) else []
+        for index, row in enumerate(rows if isinstance(rows, list) else []):
+            if not isinstance(row, Mapping):
+                continue
+            name = _text(row.get("name", "")).strip()
+            if not name:
+                continue
+            if name in result:
+                self.problems.append(
+                    Problem(
+                        f"{_ADVANCED}.destinations.destinationsUi[{index}].name",
+                        f"destination {name!r} is set more than once; this row wins",
+                        "warning",
+                    )
+                )
+            result[name] = row.get("enabled") is True
+        return result
+
+    # 5. Timestamp: ISO 8601, checked.
+    def _timestamp(self) -> str:
+        text = _text(self.advanced.get("timestamp", "")).strip()
+        if not text:
+            return ""
+        try:
+            moment = parse_timestamp(text)
+        except ValueError as error:
+            self.problems.append(Problem(f"{_ADVANCED}.timestamp", str(error)))
+            return ""
+        if moment.tzinfo is None:
+            self.problems.append(
+                Problem(
+                    f"{_ADVANCED}.timestamp",
+                    "no time zone given, so Segment reads it as UTC; add Z or an offset "
+                    "such as +02:00",
+                    "warning",
+                )
+            )
+        return text
+
+
+def convert_value(text: str, value_type: str) -> tuple[Any, str]:
+    """Convert a row's text by its value type; returns (value, what Auto decided or "").
+
+    Raises ValueError with a message that names the text and the fix.
     """
-    found = problems(spec, values)
-    parameters = resolve_parameters(spec, values)
-    call = (parameters.get("resource"), parameters.get("operation"))
-    if (found and check) or call not in _CALLS:
-        raise PayloadError("; ".join(found))
-    path, main_member, map_member = _CALLS[call]  # type: ignore[index]
+    if value_type == "auto":
+        if text in ("true", "false"):
+            return text == "true", "boolean"
+        if text == "null":
+            return None, "null"
+        if _JSON_NUMBER.fullmatch(text):
+            return _number(text), "number"
+        return text, "string"
+    if value_type == "string":
+        return text, ""
+    if value_type == "number":
+        if not _JSON_NUMBER.fullmatch(text.strip()):
+            raise ValueError(f"{text!r} is not a number; enter digits such as 42, -7 or 9.99")
+        return _number(text.strip()), ""
+    if value_type == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            raise ValueError(f"{text!r} is not a boolean; enter true or false")
+        return lowered == "true", ""
+    if value_type == "null":
+        return None, ""
+    if value_type == "json":
+        return _json_value(text), ""
+    raise ValueError(
+        f"unknown value type {value_type!r}; choose Auto, String, Number, Boolean, Null or JSON"
+    )
 
-    body: dict[str, Any] = {}
-    user_id = parameters.get("userId", "")
-    if user_id:
-        body["userId"] = user_id
-    else:
-        body["anonymousId"] = anonymous_id
-    if main_member and parameters.get(main_member):
-        body[main_member] = parameters[main_member]
-    if map_member:
-        mapping = _rows_to_object(parameters.get(map_member, {}))
-        if mapping:
-            body[map_member] = mapping
-    body["context"] = _context(parameters.get("context", {}))
-    integrations = _integrations(parameters.get("integrations", {}))
-    if integrations:
-        body["integrations"] = integrations
-    body["messageId"] = message_id
-    return Message(path=path, body=body)
+
+def _number(text: str) -> int | float:
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    number = float(text)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r} is too large for a JSON number")
+    return number
 
 
-def _rows_to_object(collection: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn `{"traitsUi": [{"key": k, "value": v}, ...]}` into `{k: v}`; later keys win."""
-    result: dict[str, Any] = {}
-    for rows in collection.values():
-        for row in rows if isinstance(rows, list) else []:
-            key = str(row.get("key", "")).strip()
-            if key:
-                result[key] = row.get("value", "")
-    return result
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_value(text: str) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from error
+    if not isinstance(value, dict | list):
+        raise ValueError(
+            "JSON values must be an object {…} or an array […]; use another type for single values"
+        )
+    return value
+
+
+def page_object(text: str) -> dict[str, Any]:
+    """Read context.page: a JSON object is sent as it is; a URL becomes Segment's page fields.
+
+    Raises ValueError when the text is neither.
+    """
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped, parse_constant=_reject_constant)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"Page is not valid JSON (line {error.lineno}, column {error.colno}: "
+                f"{error.msg}); fix the object or enter the page URL instead"
+            ) from error
+        if not isinstance(parsed, dict):
+            raise ValueError("Page must be a JSON object or a URL")
+        return parsed
+    parts = urlsplit(stripped)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"Page {stripped!r} is neither a URL nor a JSON object; enter a full URL such as "
+            'https://example.com/pricing or an object such as {"title": "Pricing"}'
+        )
+    return {
+        "url": stripped,
+        "path": parts.path or "/",
+        "search": f"?{parts.query}" if parts.query else "",
+        "hash": f"#{parts.fragment}" if parts.fragment else "",
+    }
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 date and time; raises ValueError with an example of the format."""
+    try:
+        if "T" not in text and " " not in text:
+            raise ValueError(text)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"timestamp {text!r} is not an ISO 8601 date and time; use a form such as "
+            "2026-01-31T09:30:00Z"
+        ) from None
 
 
 def _context_values(collection: Any) -> Mapping[str, Any]:
@@ -140,47 +478,14 @@ def _context_values(collection: Any) -> Mapping[str, Any]:
     return values if isinstance(values, Mapping) else {}
 
 
-def _context(collection: Mapping[str, Any]) -> dict[str, Any]:
-    values = _context_values(collection)
-    context: dict[str, Any] = {}
-    if values.get("active") is True:
-        context["active"] = True
-    for name, segment_name in _CONTEXT_TEXT.items():
-        if values.get(name):
-            context[segment_name] = values[name]
-    page = values.get("page", "")
-    if page:
-        try:
-            context["page"] = _page(page)
-        except json.JSONDecodeError:
-            context["page"] = page
-    for name, option in _CONTEXT_OBJECTS.items():
-        nested = values.get(name, {})
-        fields = nested.get(option, {}) if isinstance(nested, Mapping) else {}
-        filled = {key: value for key, value in fields.items() if value not in ("", None)}
-        if filled:
-            context[name] = filled
-    context["library"] = {"name": LIBRARY_NAME, "version": __version__}
-    return context
-
-
-def _page(text: str) -> dict[str, Any]:
-    """Read context.page: a JSON object is sent as it is, any other text as the page URL."""
-    # NOTE: Segment's page object also has path, search and hash; a URL is not split into them.
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        parsed = json.loads(stripped)
-        if isinstance(parsed, dict):
-            return parsed
-    return {"url": stripped}
-
-
-def _integrations(collection: Mapping[str, Any]) -> dict[str, bool]:
-    values = collection.get("integrationsUi") if isinstance(collection, Mapping) else None
-    if not isinstance(values, Mapping):
-        return {}
-    return {
-        segment_name: bool(values[name])
-        for name, segment_name in _INTEGRATIONS.items()
-        if name in values
-    }
+def _text(value: Any) -> str:
+    """A parameter value as text; n8n stores strings, but hand-edited presets may not."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False)

@@ -5,6 +5,10 @@ definitions, and one parameter name may appear several times with different `dis
 (n8n defines `userId` once per operation). Parameter values live in one flat mapping keyed by
 name, so a value typed for one operation stays when another operation shows the same name.
 
+Fields and choices marked `"extension": true` are segment-gui additions that n8n's Segment node
+lacks (value types, the Advanced collection, the Screen and Alias operations); exports to n8n
+drop them.
+
 This module is plain Python with no Qt import, so the payload builder, the CLI and tests use it
 directly.
 """
@@ -41,6 +45,7 @@ class Choice:
     name: str
     value: str | int | float | bool
     description: str = ""
+    extension: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Field:
     max_value: float | None = None
     password: bool = False
     rows: int = 1
+    generate: str = ""
+    extension: bool = False
     spec_path: str = ""
 
     def choice_values(self) -> list[Any]:
@@ -215,6 +222,11 @@ class _Checker:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(path, f"expected {wanted}, got {_describe(value)}")
 
+    def flag(self, data: dict[str, Any], key: str, path: str) -> bool:
+        value = data.get(key, False)
+        self.expect(value, bool, f"{path}.{key}", "true or false")
+        return bool(value)
+
     def text(self, data: Any, key: str, path: str, required: bool = False) -> str:
         self.expect(data, dict, path, "an object")
         if key not in data:
@@ -255,6 +267,12 @@ class _Checker:
         self.expect(rows, int, f"{path}.typeOptions.rows", "an integer")
         password = type_options.get("password", False)
         self.expect(password, bool, f"{path}.typeOptions.password", "true or false")
+        generate = type_options.get("generate", "")
+        if generate not in ("", "uuid"):
+            raise self.fail(
+                f"{path}.typeOptions.generate", f"unknown generator {generate!r}; expected 'uuid'"
+            )
+        extension = self.flag(data, "extension", path)
         if "default" not in data:
             raise self.fail(f"{path}.default", "missing")
         result = Field(
@@ -273,6 +291,8 @@ class _Checker:
             max_value=max_value,
             password=password,
             rows=rows,
+            generate=generate,
+            extension=extension,
             spec_path=path,
         )
         self.default(result, f"{path}.default")
@@ -291,7 +311,8 @@ class _Checker:
             value = item["value"]
             if not isinstance(value, str | int | float | bool):
                 raise self.fail(f"{item_path}.value", f"expected a scalar, got {_describe(value)}")
-            result.append(Choice(name, value, self.text(item, "description", item_path)))
+            description = self.text(item, "description", item_path)
+            result.append(Choice(name, value, description, self.flag(item, "extension", item_path)))
         values = [choice.value for choice in result]
         for index, value in enumerate(values):
             if values.index(value) != index:

@@ -133,7 +133,9 @@ def test_cli_payload_unsendable(presets: PresetStore) -> None:
     result = run("payload", "no event")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert "preset 'no event' cannot be sent: Event is required" in result.stderr
+    assert (
+        "preset 'no event' cannot be sent: event: Event is required; enter a value" in result.stderr
+    )
 
 
 def test_cli_send_to_sandbox(presets: PresetStore, sandbox: tuple[str, Path]) -> None:

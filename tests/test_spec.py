@@ -17,10 +17,13 @@ SPEC_FILE = Path(__file__).resolve().parents[1] / "resources" / "segment-node.js
 
 # The fields each operation shows, in order (from the node's parameter tables).
 VISIBLE_FIELDS = {
-    ("group", "add"): ["userId", "groupId", "traits", "context", "integrations"],
-    ("identify", "create"): ["userId", "traits", "context", "integrations"],
-    ("track", "event"): ["userId", "event", "context", "integrations", "properties"],
-    ("track", "page"): ["userId", "name", "context", "integrations", "properties"],
+    ("group", "add"): ["userId", "groupId", "traits", "context", "integrations", "advanced"],
+    ("identify", "create"): ["userId", "traits", "context", "integrations", "advanced"],
+    ("track", "event"): ["userId", "event", "context", "integrations", "properties", "advanced"],
+    ("track", "page"): ["userId", "name", "context", "integrations", "properties", "advanced"],
+    # Extensions that n8n's node lacks:
+    ("identify", "alias"): ["userId", "previousId", "context", "integrations", "advanced"],
+    ("track", "screen"): ["userId", "name", "context", "integrations", "properties", "advanced"],
 }
 
 
@@ -35,9 +38,13 @@ def test_load_bundled_spec() -> None:
     assert spec.display_name == "Segment"
     assert spec.credentials == ("segmentApi",)
     assert [choice.value for choice in spec.resources()] == ["group", "identify", "track"]
-    assert [choice.value for choice in spec.operations("track")] == ["event", "page"]
+    assert [choice.value for choice in spec.operations("track")] == ["event", "page", "screen"]
     assert [choice.value for choice in spec.operations("group")] == ["add"]
-    assert [choice.value for choice in spec.operations("identify")] == ["create"]
+    assert [choice.value for choice in spec.operations("identify")] == ["create", "alias"]
+    extensions = [
+        c.value for r in ("group", "identify", "track") for c in spec.operations(r) if c.extension
+    ]
+    assert extensions == ["alias", "screen"]
 
 
 def test_load_spec_no_qt_import() -> None:
@@ -87,7 +94,13 @@ def test_collections_shapes(raw: dict[str, Any]) -> None:
     traits = spec.fields_named("traits")[0]
     assert traits.multiple_values is True
     assert traits.placeholder == "Add Trait"
-    assert [f.name for f in traits.collection_options[0].fields] == ["key", "value"]
+    row_fields = traits.collection_options[0].fields
+    assert [f.name for f in row_fields] == ["key", "value", "valueType"]
+    assert [f.extension for f in row_fields] == [False, False, True]
+    assert row_fields[2].choice_values() == ["auto", "string", "number", "boolean", "null", "json"]
+    advanced = spec.fields_named("advanced")[0]
+    assert advanced.extension is True
+    assert advanced.display_options is None
     context = spec.fields_named("context")[0]
     assert context.multiple_values is False
     names = [f.name for f in context.collection_options[0].fields]

@@ -20,6 +20,25 @@ from PySide6.QtWidgets import (
 from segment_gui.model import Preset
 
 VISIBLE = {
+    ("identify", "alias"): [
+        "resource",
+        "operation",
+        "userId",
+        "previousId",
+        "context",
+        "integrations",
+        "advanced",
+    ],
+    ("track", "screen"): [
+        "resource",
+        "operation",
+        "userId",
+        "name",
+        "context",
+        "integrations",
+        "properties",
+        "advanced",
+    ],
     ("group", "add"): [
         "resource",
         "operation",
@@ -28,6 +47,7 @@ VISIBLE = {
         "traits",
         "context",
         "integrations",
+        "advanced",
     ],
     ("identify", "create"): [
         "resource",
@@ -36,6 +56,7 @@ VISIBLE = {
         "traits",
         "context",
         "integrations",
+        "advanced",
     ],
     ("track", "event"): [
         "resource",
@@ -45,6 +66,7 @@ VISIBLE = {
         "context",
         "integrations",
         "properties",
+        "advanced",
     ],
     ("track", "page"): [
         "resource",
@@ -54,6 +76,7 @@ VISIBLE = {
         "context",
         "integrations",
         "properties",
+        "advanced",
     ],
 }
 
@@ -159,7 +182,10 @@ def test_window_rows_add_remove_move(window: Any, qtbot: Any) -> None:
     qtbot.mouseClick(button(window, "traits.traitsUi[1]:remove"), Qt.MouseButton.LeftButton)
     assert preview(window)["traits"] == {"c": "C", "b": "B"}
     assert window.form.values()["traits"] == {
-        "traitsUi": [{"key": "c", "value": "C"}, {"key": "b", "value": "B"}]
+        "traitsUi": [
+            {"key": "c", "value": "C", "valueType": "auto"},
+            {"key": "b", "value": "B", "valueType": "auto"},
+        ]
     }
     assert window.findChild(QLineEdit, "traits.traitsUi[2].key") is None
 
@@ -303,7 +329,9 @@ def test_window_preset_save_and_load(window: Any, qtbot: Any, home: Any) -> None
     window.presets_panel.save_named("Group: Acme")
     qtbot.waitUntil(lambda: window.presets_panel.names() == ["Group: Acme"], timeout=5000)
     stored = json.loads((home / "presets" / "Group%3A Acme.json").read_text(encoding="utf-8"))
-    assert stored["parameters"]["traits"] == {"traitsUi": [{"key": "plan", "value": "pro"}]}
+    assert stored["parameters"]["traits"] == {
+        "traitsUi": [{"key": "plan", "value": "pro", "valueType": "auto"}]
+    }
     assert stored["maxTries"] == 5
 
     window.new_request()
@@ -338,6 +366,10 @@ def test_window_broken_preset_reported(home: Any, qtbot: Any) -> None:
     window = create_window(home)
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: window.presets_panel.names() == ["ok"], timeout=5000)
-    qtbot.waitUntil(lambda: "invalid JSON" in window.statusBar().currentMessage(), timeout=5000)
+    problems = window.presets_panel.problems_label
+    assert problems.isVisibleTo(window)
+    assert "bad" in problems.text()
+    assert "invalid JSON at line 1" in problems.text()
+    assert "left unchanged" in problems.text()
     assert (home / "presets" / "bad.json").read_text(encoding="utf-8") == "{nope"
     window.shutdown()

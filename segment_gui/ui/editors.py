@@ -9,6 +9,7 @@ input widgets themselves, so tests can find them by path with `findChild`.
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -40,6 +41,7 @@ class StringEditor(QLineEdit):
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec_field = spec_field
+        self.generate_button: QToolButton | None = None
         if spec_field.placeholder:
             self.setPlaceholderText(spec_field.placeholder)
         if spec_field.password:
@@ -56,6 +58,8 @@ class StringEditor(QLineEdit):
 
     def set_path(self, path: str) -> None:
         self.setObjectName(path)
+        if self.generate_button is not None:
+            self.generate_button.setObjectName(f"{path}:generate")
 
 
 class TextEditor(QPlainTextEdit):
@@ -189,7 +193,17 @@ def create_labelled_editor(
         if spec_field.required:
             label.setToolTip("Required")
         layout.addWidget(label)
-        layout.addWidget(editor)
+        if spec_field.generate == "uuid":
+            layout.addLayout(_with_generate_button(editor, container))
+        else:
+            layout.addWidget(editor)
+    message = QLabel(container)
+    message.setWordWrap(True)
+    message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    message.setVisible(False)
+    layout.addWidget(message)
+    # The form shows validation results and hints for this field here.
+    editor.message_label = message
     if spec_field.description:
         help_label = QLabel(spec_field.description, container)
         help_label.setWordWrap(True)
@@ -199,6 +213,20 @@ def create_labelled_editor(
         help_label.setFont(font)
         layout.addWidget(help_label)
     return container, editor
+
+
+def _with_generate_button(editor: StringEditor, parent: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(editor, 1)
+    button = QToolButton(parent)
+    button.setText("Generate")
+    button.setToolTip(f"Fill {editor.spec_field.display_name} with a new random UUID")
+    button.setAccessibleName(f"Generate {editor.spec_field.display_name}")
+    button.clicked.connect(lambda: editor.setText(str(uuid.uuid4())))
+    editor.generate_button = button
+    row.addWidget(button)
+    return row
 
 
 class _OptionGroup(QFrame):
@@ -217,7 +245,9 @@ class _OptionGroup(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.editors: dict[str, Any] = {}
         self._containers: dict[str, QWidget] = {}
-        compact = len(option.fields) <= 3 and all(f.type == "string" for f in option.fields)
+        compact = len(option.fields) <= 3 and all(
+            f.type != "fixedCollection" for f in option.fields
+        )
         outer = QHBoxLayout(self) if compact else QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         for sub in option.fields:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from segment_gui.model import visible_fields
+from segment_gui.payload import Problem
 from segment_gui.spec import Field
 from segment_gui.ui.editors import create_labelled_editor
 
@@ -44,6 +46,7 @@ class GeneratedForm(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
+        self._shown_messages: list[QLabel] = []
         self._reconcile()
 
     # -- values ---------------------------------------------------------------------------
@@ -79,6 +82,31 @@ class GeneratedForm(QWidget):
         if editor is not None:
             editor.set_value(value)
         self._after_change(name)
+
+    def show_diagnostics(self, problems: list[Problem], hints: dict[str, str]) -> list[str]:
+        """Show problems and hints under the fields they name; returns the paths not found."""
+        for shown in self._shown_messages:
+            if shiboken6.isValid(shown):
+                shown.clear()
+                shown.hide()
+        self._shown_messages = []
+        lines: dict[str, list[str]] = {}
+        for problem in problems:
+            prefix = "Error: " if problem.is_error else "Warning: "
+            lines.setdefault(problem.path, []).append(prefix + problem.message)
+        for path, hint in hints.items():
+            lines.setdefault(path, []).append(hint)
+        missing: list[str] = []
+        for path, texts in lines.items():
+            editor = self.findChild(QWidget, path) if path else None
+            label: QLabel | None = getattr(editor, "message_label", None)
+            if label is None:
+                missing.append(path)
+                continue
+            label.setText("\n".join(texts))
+            label.show()
+            self._shown_messages.append(label)
+        return missing
 
     # -- fields ---------------------------------------------------------------------------
 

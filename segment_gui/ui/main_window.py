@@ -30,7 +30,16 @@ from PySide6.QtWidgets import (
 
 from segment_gui.credentials import CredentialStore
 from segment_gui.model import Preset, compact_parameters, resolve_parameters, resolve_settings
-from segment_gui.payload import Message, PayloadError, build_message, new_message_id, problems
+from segment_gui.payload import (
+    BODY_MODES,
+    MAX_MESSAGE_BYTES,
+    Composition,
+    Message,
+    PayloadError,
+    compose,
+    describe,
+    new_message_id,
+)
 from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import AppPaths, CredentialRecord, PresetStore, app_paths
@@ -74,6 +83,7 @@ class MainWindow(QMainWindow):
         self.last_response: Response | None = None
         self._credentials: list[CredentialRecord] = []
         self._sending = False
+        self._composition: Composition | None = None
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
@@ -140,6 +150,23 @@ class MainWindow(QMainWindow):
         self.subtitle_label.setObjectName("subtitle")
         self.subtitle_label.setEnabled(False)
         middle_layout.addWidget(self.subtitle_label)
+        mode_row = QHBoxLayout()
+        mode_label = QLabel("&Body:", middle)
+        self.body_mode_combo = QComboBox(middle)
+        self.body_mode_combo.setObjectName("bodyMode")
+        self.body_mode_combo.setAccessibleName("Body")
+        self.body_mode_combo.setToolTip(
+            "Segment spec: the body Segment documents. n8n Segment node v1: the body n8n's "
+            "Segment node posts for the same parameters"
+        )
+        for mode, label in BODY_MODES.items():
+            self.body_mode_combo.addItem(label, mode)
+        mode_label.setBuddy(self.body_mode_combo)
+        mode_row.addWidget(mode_label)
+        mode_row.addWidget(self.body_mode_combo)
+        mode_row.addStretch(1)
+        middle_layout.addLayout(mode_row)
+        self.body_mode_combo.currentIndexChanged.connect(self._on_form_changed)
         self.form_tabs = QTabWidget(middle)
         self.form = GeneratedForm(self.spec.properties)
         self.form.setObjectName("parametersForm")
@@ -214,33 +241,68 @@ class MainWindow(QMainWindow):
     def settings(self) -> dict[str, Any]:
         return resolve_settings(self.spec, self.settings_form.values())
 
-    def current_message(self, check: bool = True) -> Message:
-        return build_message(
+    def body_mode(self) -> str:
+        return str(self.body_mode_combo.currentData())
+
+    def compose(self) -> Composition:
+        """The message the form describes now, with its problems and field hints."""
+        return compose(
             self.spec,
             self.form.values(),
             anonymous_id=self.anonymous_id,
             message_id=self.message_id,
-            check=check,
+            mode=self.body_mode(),
         )
+
+    def current_message(self) -> Message:
+        """The message Send would post; raises PayloadError while the form has errors."""
+        composition = self.compose()
+        if composition.message is None or composition.errors():
+            raise PayloadError("; ".join(describe(p) for p in composition.errors()))
+        return composition.message
 
     def _on_form_changed(self) -> None:
         parameters = self.parameters()
         self.subtitle_label.setText(render_subtitle(self.spec.subtitle, parameters))
-        found = problems(self.spec, self.form.values())
-        status = ""
-        try:
-            message = self.current_message(check=False)
-        except PayloadError:
+        composition = self.compose()
+        self._composition = composition
+        message = composition.message
+        if message is None:
             self.preview.setPlainText("")
+            status = ""
         else:
             self.preview.setPlainText(json.dumps(message.body, indent=2, ensure_ascii=False))
+            size = len(message.to_bytes())
             status = (
-                f"POST {self._target_text()}/{message.path}  ·  {len(message.to_bytes())} bytes"
+                f"POST {self._target_text()}/{message.path}  ·  {size:,} of "
+                f"{MAX_MESSAGE_BYTES:,} bytes"
             )
-        if found:
-            status = "Cannot send yet: " + "; ".join(found)
-        self.preview_status.setText(status)
-        self._update_send_enabled(found)
+        lines = [status] if status else []
+        for problem in composition.problems:
+            label = "Error" if problem.is_error else "Warning"
+            lines.append(f"{label}: {self._field_label(problem.path)}{problem.message}")
+        if composition.notice:
+            lines.append("n8n mode differs from Segment's spec:")
+            lines += [f"  • {sentence}" for sentence in composition.notice]
+        self.preview_status.setText("\n".join(lines))
+        self.form.show_diagnostics(composition.problems, composition.hints)
+        self._update_send_enabled()
+
+    def _field_label(self, path: str) -> str:
+        """A problem's field as the user sees it, e.g. "Properties row 2 Value: "."""
+        if not path:
+            return ""
+        parts = []
+        for segment in path.split("."):
+            name, _, index = segment.partition("[")
+            definitions = self.spec.fields_named(name)
+            if definitions:
+                parts.append(definitions[0].display_name)
+            elif name in ("key", "value", "valueType", "name", "timestamp", "anonymousId"):
+                parts.append(name[:1].upper() + name[1:])
+            if index:
+                parts.append(f"row {int(index.rstrip(']')) + 1}")
+        return (" ".join(parts) + ": ") if parts else f"{path}: "
 
     def _target_text(self) -> str:
         try:
@@ -248,17 +310,20 @@ class MainWindow(QMainWindow):
         except EndpointError:
             return "{endpoint}"
 
-    def _update_send_enabled(self, found: list[str] | None = None) -> None:
-        if found is None:
-            found = problems(self.spec, self.form.values())
-        ready = not found and not self._sending
+    def _update_send_enabled(self) -> None:
+        composition = self._composition
+        errors = composition.errors() if composition else []
+        ready = composition is not None and composition.sendable and not self._sending
         self.send_button.setEnabled(ready)
         self.send_action.setEnabled(ready)
-        self.send_button.setToolTip(
-            "Send the message (Ctrl+Enter)" if not found else "; ".join(found)
-        )
+        if errors:
+            tip = "Cannot send: " + "; ".join(e.message for e in errors)
+        else:
+            tip = "Send the message (Ctrl+Enter)"
+        self.send_button.setToolTip(tip)
 
     def new_request(self) -> None:
+        self.body_mode_combo.setCurrentIndex(0)
         self.form.set_values({})
         self.settings_form.set_values({})
         self.presets_panel.current_name = None
@@ -275,9 +340,13 @@ class MainWindow(QMainWindow):
             parameters=compact_parameters(self.spec, self.form.values()),
             credential=credential,
             settings=self.settings(),
+            body_mode=self.body_mode(),
         )
 
     def apply_preset(self, preset: Preset) -> None:
+        self.body_mode_combo.setCurrentIndex(
+            max(0, self.body_mode_combo.findData(preset.body_mode))
+        )
         self.form.set_values(preset.parameters)
         self.settings_form.set_values(resolve_settings(self.spec, preset.settings))
         if preset.credential:
@@ -368,9 +437,9 @@ class MainWindow(QMainWindow):
     def send(self) -> None:
         if self._sending:
             return
-        found = problems(self.spec, self.form.values())
-        if found:
-            self.notify("Cannot send: " + "; ".join(found))
+        composition = self.compose()
+        if not composition.sendable:
+            self.notify("Cannot send: " + "; ".join(describe(p) for p in composition.errors()))
             return
         try:
             base_url = self._base_url()
@@ -384,7 +453,8 @@ class MainWindow(QMainWindow):
                 "with Credentials…"
             )
             return
-        message = self.current_message()
+        message = composition.message
+        assert message is not None  # sendable implies a message
         settings = self.settings()
         policy = RetryPolicy(
             max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QInputDialog,
@@ -61,6 +61,12 @@ class PresetsPanel(QWidget):
         self.empty_label = QLabel(EMPTY_TEXT, self)
         self.empty_label.setWordWrap(True)
         layout.addWidget(self.empty_label)
+        self.problems_label = QLabel(self)
+        self.problems_label.setObjectName("presetProblems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_label.setVisible(False)
+        layout.addWidget(self.problems_label)
 
         grid = QGridLayout()
         self.load_button = self._button("&Load", "presetLoad", self._on_load_clicked)
@@ -112,9 +118,12 @@ class PresetsPanel(QWidget):
             if preset.name == (select or self.current_name):
                 self.list.setCurrentItem(item)
         self._apply_filter()
-        self.empty_label.setVisible(not presets)
-        for error in errors:
-            self.message.emit(error)
+        self.empty_label.setVisible(not presets and not errors)
+        self.problems_label.setVisible(bool(errors))
+        if errors:
+            count = f"{len(errors)} preset file(s) could not be read:"
+            self.problems_label.setText("\n".join([count, *errors]))
+            self.message.emit(f"{count} see the presets list")
         self._update_buttons()
 
     def names(self) -> list[str]:
