@@ -463,7 +463,7 @@ def page_object(text: str) -> dict[str, Any]:
 def parse_timestamp(text: str) -> datetime:
     """Parse an ISO 8601 date and time; raises ValueError with an example of the format."""
     try:
-        if "T" not in text and " " not in text:
+        if "T" not in text:
             raise ValueError(text)
         return datetime.fromisoformat(text)
     except ValueError:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QToolButton,
+    QWidget,
 )
 
 from segment_gui.model import Preset
@@ -373,3 +374,114 @@ def test_window_broken_preset_reported(home: Any, qtbot: Any) -> None:
     assert "left unchanged" in problems.text()
     assert (home / "presets" / "bad.json").read_text(encoding="utf-8") == "{nope"
     window.shutdown()
+
+
+def message_text(window: Any, path: str) -> str:
+    editor = window.findChild(QWidget, path)
+    assert editor is not None, f"no editor named {path!r}"
+    label = editor.message_label
+    return label.text() if label.isVisibleTo(window) else ""
+
+
+def add_row(window: Any, collection: str, key: str, value: str, value_type: str = "auto") -> int:
+    window.findChild(QPushButton, f"{collection}:add").click()
+    index = window.form.editor(collection).row_count() - 1
+    option = f"{collection}Ui"
+    line(window, f"{collection}.{option}[{index}].key").setText(key)
+    line(window, f"{collection}.{option}[{index}].value").setText(value)
+    combo = window.findChild(QComboBox, f"{collection}.{option}[{index}].valueType")
+    combo.setCurrentIndex(combo.findData(value_type))
+    return index
+
+
+def test_window_row_types_and_hints(window: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "event").setText("Checkout")
+    add_row(window, "properties", "total", "9.99")
+    add_row(window, "properties", "sku", "007", "string")
+    add_row(window, "properties", "items", '[{"id": 1}]', "json")
+    assert message_text(window, "properties.propertiesUi[0].value") == "Auto: number"
+    assert message_text(window, "properties.propertiesUi[1].value") == ""
+    assert preview(window)["properties"] == {"total": 9.99, "sku": "007", "items": [{"id": 1}]}
+    assert window.send_button.isEnabled()
+
+
+def test_window_invalid_value_blocks_send(window: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "event").setText("Checkout")
+    add_row(window, "properties", "items", '{"id": 1,,}', "json")
+    text = message_text(window, "properties.propertiesUi[0].value")
+    assert text.startswith("Error: invalid JSON at line 1, column 10")
+    assert not window.send_button.isEnabled()
+    assert "Properties row 1 Value: invalid JSON" in window.preview_status.text()
+    assert "invalid JSON" in window.send_button.toolTip()
+    line(window, "properties.propertiesUi[0].value").setText('{"id": 1}')
+    assert message_text(window, "properties.propertiesUi[0].value") == ""
+    assert window.send_button.isEnabled()
+
+
+def test_window_duplicate_key_warns_only(window: Any) -> None:
+    add_row(window, "traits", "plan", "a")
+    add_row(window, "traits", "plan", "b")
+    assert message_text(window, "traits.traitsUi[1].key").startswith(
+        "Warning: duplicate key 'plan'"
+    )
+    assert window.send_button.isEnabled()
+    assert preview(window)["traits"] == {"plan": "b"}
+
+
+def test_window_advanced_generate_and_identity(window: Any, qtbot: Any) -> None:
+    qtbot.mouseClick(button(window, "advanced:add"), Qt.MouseButton.LeftButton)
+    anonymous = line(window, "advanced.advancedUi.anonymousId")
+    generated = preview(window)["anonymousId"]
+    assert message_text(window, "advanced.advancedUi.anonymousId") == f"Generated: {generated}"
+    qtbot.mouseClick(
+        button(window, "advanced.advancedUi.anonymousId:generate"), Qt.MouseButton.LeftButton
+    )
+    assert len(anonymous.text()) == 36
+    assert preview(window)["anonymousId"] == anonymous.text()
+    anonymous.clear()
+    window.findChild(QCheckBox, "advanced.advancedUi.generateAnonymousId").setChecked(False)
+    assert message_text(window, "advanced.advancedUi.anonymousId").startswith("Error: no identity")
+    assert not window.send_button.isEnabled()
+    line(window, "userId").setText("u-1")
+    assert window.send_button.isEnabled()
+
+
+def test_window_generated_anonymous_id_stable(window: Any, qtbot: Any) -> None:
+    first = preview(window)["anonymousId"]
+    window.send()
+    qtbot.waitUntil(lambda: window.last_response is not None, timeout=10000)
+    assert preview(window)["anonymousId"] == first
+    assert window.sandbox.messages()[0].message["anonymousId"] == first
+
+
+def test_window_body_mode_n8n(window: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "event").setText("Signed Up")
+    combo = window.findChild(QComboBox, "bodyMode")
+    combo.setCurrentIndex(combo.findData("n8n"))
+    body = preview(window)
+    assert body["context"] == {"app": {}, "campaign": {}, "device": {}}
+    assert body["traits"] == {}
+    assert "messageId" not in body
+    assert "n8n mode differs from Segment's spec" in window.preview_status.text()
+    window.presets_panel.save_named("n8n one")
+    snapshot = window.snapshot("x")
+    assert snapshot.body_mode == "n8n"
+
+
+def test_window_screen_and_alias(window: Any) -> None:
+    choose(window, "track", "screen")
+    line(window, "name").setText("Home")
+    assert window.preview_status.text().split("  ·")[0].endswith("/v1/screen")
+    assert preview(window)["name"] == "Home"
+    choose(window, "identify", "alias")
+    assert not window.send_button.isEnabled()
+    line(window, "previousId").setText("anon-1")
+    line(window, "userId").setText("user-1")
+    body = preview(window)
+    assert body["previousId"] == "anon-1"
+    assert body["userId"] == "user-1"
+    assert "anonymousId" not in body
+    assert window.send_button.isEnabled()

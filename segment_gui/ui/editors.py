@@ -164,9 +164,13 @@ def create_editor(spec_field: Field, parent: QWidget | None = None) -> Any:
 
 
 def create_labelled_editor(
-    spec_field: Field, path: str, parent: QWidget | None = None
+    spec_field: Field, path: str, parent: QWidget | None = None, compact: bool = False
 ) -> tuple[QWidget, Any]:
-    """Create an editor with its label and help text; returns (container, editor)."""
+    """Create an editor with its label and help text; returns (container, editor).
+
+    `compact` (collection rows laid out on one line) puts the label in the placeholder and
+    leaves the description to the tooltip.
+    """
     editor = create_editor(spec_field, parent)
     editor.set_path(path)
     editor.setAccessibleName(spec_field.display_name)
@@ -187,6 +191,10 @@ def create_labelled_editor(
     if isinstance(editor, BooleanEditor):
         editor.setText(text)
         layout.addWidget(editor)
+    elif compact:
+        if isinstance(editor, QLineEdit):
+            editor.setPlaceholderText(spec_field.placeholder or text)
+        layout.addWidget(editor)
     else:
         label = QLabel(text, container)
         label.setBuddy(editor)
@@ -204,7 +212,7 @@ def create_labelled_editor(
     layout.addWidget(message)
     # The form shows validation results and hints for this field here.
     editor.message_label = message
-    if spec_field.description:
+    if spec_field.description and not compact:
         help_label = QLabel(spec_field.description, container)
         help_label.setWordWrap(True)
         help_label.setObjectName(f"{path}:help")
@@ -251,7 +259,7 @@ class _OptionGroup(QFrame):
         outer = QHBoxLayout(self) if compact else QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         for sub in option.fields:
-            container, editor = create_labelled_editor(sub, sub.name, self)
+            container, editor = create_labelled_editor(sub, sub.name, self, compact=compact)
             editor.value_changed.connect(self.value_changed)
             self.editors[sub.name] = editor
             self._containers[sub.name] = container

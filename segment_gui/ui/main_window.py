@@ -280,7 +280,10 @@ class MainWindow(QMainWindow):
         lines = [status] if status else []
         for problem in composition.problems:
             label = "Error" if problem.is_error else "Warning"
-            lines.append(f"{label}: {self._field_label(problem.path)}{problem.message}")
+            where = self._field_label(problem.path)
+            if problem.message.startswith(where.removesuffix(": ")):
+                where = ""
+            lines.append(f"{label}: {where}{problem.message}")
         if composition.notice:
             lines.append("n8n mode differs from Segment's spec:")
             lines += [f"  • {sentence}" for sentence in composition.notice]
