@@ -228,3 +228,42 @@ def test_cli_credential_bad_endpoint(home: Path) -> None:
     result = run("credential", "set", "x", "--endpoint", "ftp://host", stdin="key\n")
     assert result.returncode == 2
     assert "endpoint 'ftp://host' is not valid" in result.stderr
+
+
+def test_cli_payload_n8n_mode(presets: PresetStore) -> None:
+    result = run("payload", "signup", "--mode", "n8n")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body == {
+        "userId": "u1",
+        "event": "Signed Up",
+        "traits": {},
+        "properties": {"plan": "pro"},
+        "context": {"app": {}, "campaign": {}, "device": {}},
+        "integrations": {},
+    }
+    assert "segment-gui: n8n mode: " in result.stderr
+
+
+def test_cli_payload_reports_every_problem(home: Path) -> None:
+    PresetStore(app_paths(home)).save(
+        Preset(
+            name="broken",
+            parameters={
+                "resource": "track",
+                "operation": "event",
+                "properties": {
+                    "propertiesUi": [
+                        {"key": "n", "value": "x", "valueType": "number"},
+                        {"key": "d", "value": "1"},
+                        {"key": "d", "value": "2"},
+                    ]
+                },
+            },
+        )
+    )
+    result = run("payload", "broken")
+    assert result.returncode == 2
+    assert "event: Event is required; enter a value" in result.stderr
+    assert "properties.propertiesUi[0].value: 'x' is not a number" in result.stderr
+    assert "warning: properties.propertiesUi[2].key: duplicate key 'd'" in result.stderr
