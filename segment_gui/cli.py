@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -23,6 +24,26 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535; 0 picks a free port")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"timeout {text} must be more than 0 and at most 3600")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
     )
     sandbox.add_argument(
-        "--port", type=int, default=0, help="TCP port; 0 picks a free one (default)"
+        "--port", type=_port, default=0, help="TCP port; 0 picks a free one (default)"
     )
     sandbox.add_argument(
         "--log",
@@ -82,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     preset_show.add_argument("name", metavar="NAME")
     preset_delete = preset_commands.add_parser("delete", help="delete a preset")
     preset_delete.add_argument("name", metavar="NAME")
+    preset_import = preset_commands.add_parser(
+        "import",
+        help="import the Segment nodes of an n8n workflow as presets",
+        description="Import every n8n-nodes-base.segment node of an n8n workflow JSON file (or "
+        "of JSON copied from n8n's editor) as a preset. Existing presets are never overwritten.",
+    )
+    preset_import.add_argument("file", metavar="FILE", help="workflow JSON file; - reads stdin")
+    preset_export = preset_commands.add_parser(
+        "export",
+        help="print presets as n8n workflow JSON",
+        description="Print presets as workflow JSON that pastes into n8n's editor as Segment "
+        "nodes. Fields n8n's node lacks are left out and listed on stderr.",
+    )
+    preset_export.add_argument("names", metavar="NAME", nargs="+")
+    preset_export.add_argument(
+        "--n8n", action="store_true", required=True, help="export as n8n nodes (the only format)"
+    )
 
     payload = commands.add_parser(
         "payload",
@@ -112,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=30.0,
         metavar="SECONDS",
         help="seconds to wait for the answer (default %(default)s)",
@@ -143,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"segment-gui: {error}", file=sys.stderr)
         return error.code
+    except BrokenPipeError:
+        # The reader (for example `head`) closed the pipe; stop quietly like other tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 class CliError(Exception):
@@ -215,8 +258,10 @@ def _read_write_key(name: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(f"Write key for {name}: ")
     line = sys.stdin.readline()
-    if not line.strip():
+    if not line:
         raise CliError("no write key on standard input; pipe it in or run in a terminal")
+    if not line.strip():
+        raise CliError("the write key on standard input is empty; pipe in the key itself")
     return line.strip()
 
 
@@ -254,11 +299,56 @@ def _run_preset(args: argparse.Namespace, out: TextIO) -> int:
         preset = _load_preset(args.name)
         print(json.dumps(preset.to_json(), indent=2, ensure_ascii=False), file=out)
         return EXIT_OK
+    if args.action == "import":
+        return _import_workflow(args.file, out)
+    if args.action == "export":
+        return _export_workflow(args.names, out)
     try:
         store.delete(args.name)
     except PresetError as error:
         raise CliError(str(error)) from error
     print(f"Deleted preset {args.name!r}.", file=out)
+    return EXIT_OK
+
+
+def _import_workflow(file: str, out: TextIO) -> int:
+    from segment_gui.n8n_workflow import (
+        WorkflowError,
+        import_presets,
+        parse_workflow,
+        read_workflow_file,
+    )
+
+    try:
+        text = sys.stdin.read() if file == "-" else None
+        result = parse_workflow(text) if text is not None else read_workflow_file(Path(file))
+    except WorkflowError as error:
+        raise CliError(f"cannot import {file}: {error}") from error
+    known = {record.name for record in _credential_store().list()}
+    report = import_presets(result, _preset_store(), known)
+    for line in report.lines():
+        print(line, file=out)
+    return EXIT_OK if report.saved else EXIT_INVALID
+
+
+def _export_workflow(names: list[str], out: TextIO) -> int:
+    from segment_gui.n8n_workflow import (
+        WorkflowError,
+        export_notices,
+        export_workflow,
+        workflow_json,
+    )
+    from segment_gui.spec import load_spec
+
+    spec = load_spec()
+    presets = [_load_preset(name) for name in names]
+    try:
+        workflow = export_workflow(presets, spec)
+    except WorkflowError as error:
+        raise CliError(str(error)) from error
+    for notice in export_notices(presets, spec):
+        print(f"segment-gui: {notice.message()}", file=sys.stderr)
+    print(workflow_json(workflow), file=out)
     return EXIT_OK
 
 
@@ -292,7 +382,7 @@ def _run_payload(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_send(args: argparse.Namespace, out: TextIO) -> int:
     from segment_gui.credentials import CredentialError
-    from segment_gui.model import resolve_settings
+    from segment_gui.model import check_types, resolve_settings
     from segment_gui.spec import load_spec
     from segment_gui.transport import (
         SANDBOX_WRITE_KEY,
@@ -329,7 +419,12 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
     except (CredentialError, EndpointError) as error:
         raise CliError(str(error)) from error
 
-    settings = resolve_settings(load_spec(), preset.settings)
+    spec = load_spec()
+    mismatches = check_types(list(spec.settings), preset.settings)
+    if mismatches:
+        reasons = "; ".join(message for _name, message in mismatches)
+        raise CliError(f"preset {preset.name!r} has invalid settings: {reasons}")
+    settings = resolve_settings(spec, preset.settings)
     policy = RetryPolicy(
         max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
         wait_ms=int(settings["waitBetweenTries"]),

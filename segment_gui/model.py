@@ -72,6 +72,52 @@ def resolve_settings(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any
     return {spec_field.name: _value_or_default(spec_field, values) for spec_field in spec.settings}
 
 
+def check_types(fields: list[Field], values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Check stored values against their definitions; returns (name, message) pairs.
+
+    Only names present in `values` are checked, so absent ones take their default. A string
+    starting with `=` is an n8n expression and is accepted for any type, as n8n stores it.
+    """
+    found = []
+    for spec_field in fields:
+        if spec_field.name not in values:
+            continue
+        value = values[spec_field.name]
+        if isinstance(value, str) and value.startswith("="):
+            continue
+        expected = _type_mismatch(spec_field, value)
+        if expected:
+            found.append(
+                (spec_field.name, f"{spec_field.display_name} is {value!r}; expected {expected}")
+            )
+    return found
+
+
+def _type_mismatch(spec_field: Field, value: Any) -> str:
+    """Describe what `value` should be, or return "" when it fits the definition."""
+    kind = spec_field.type
+    if kind == "string":
+        return "" if isinstance(value, str) else "text"
+    if kind == "boolean":
+        return "" if isinstance(value, bool) else "true or false"
+    if kind == "number":
+        low, high = spec_field.min_value, spec_field.max_value
+        wanted = "a number" + (
+            f" from {low:g} to {high:g}" if low is not None and high is not None else ""
+        )
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return wanted
+        if (low is not None and value < low) or (high is not None and value > high):
+            return wanted
+        return ""
+    if kind == "options":
+        choices = spec_field.choice_values()
+        return "" if value in choices else "one of " + ", ".join(str(c) for c in choices)
+    if kind == "fixedCollection" and not isinstance(value, dict):
+        return "an object such as {}"
+    return ""
+
+
 def _value_or_default(spec_field: Field, values: Mapping[str, Any]) -> Any:
     if spec_field.name not in values:
         return copy.deepcopy(spec_field.default)

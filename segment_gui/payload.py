@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from segment_gui import __version__
-from segment_gui.model import resolve_parameters, visible_fields
+from segment_gui.model import check_types, resolve_parameters, visible_fields
 from segment_gui.spec import NodeSpec
 
 LIBRARY_NAME = "segment-gui"
@@ -118,6 +118,9 @@ def compose(
     Message ID is fixed. `mode` selects Segment's spec or n8n's Segment node v1 body.
     """
     parameters = resolve_parameters(spec, values)
+    mismatches = check_types(visible_fields(spec.properties, parameters), values)
+    if mismatches:
+        return Composition(None, [Problem(name, message) for name, message in mismatches])
     call = (str(parameters.get("resource")), str(parameters.get("operation")))
     if call not in _CALLS:
         choices = ", ".join(f"{resource}:{operation}" for resource, operation in _CALLS)

@@ -120,7 +120,14 @@ class PresetStore:
             return presets, errors
         for path in sorted(self.folder.glob("*.json")):
             try:
-                presets.append(self._read(path, unquote(path.stem)))
+                preset = self._read(path, repr(unquote(path.stem)))
+                if preset_file_name(preset.name) != path.name:
+                    raise PresetError(
+                        f"preset file {path.name} is named {preset.name!r} inside; rename the "
+                        f"file to {preset_file_name(preset.name)} or set its name to "
+                        f"{unquote(path.stem)!r}"
+                    )
+                presets.append(preset)
             except PresetError as error:
                 logger.warning("Skipped preset file %s: %s", path, error)
                 errors.append(f"{error} (file {path}, left unchanged)")
@@ -130,7 +137,7 @@ class PresetStore:
     def load(self, name: str) -> Preset:
         path = self.path_for(name)
         if not path.exists():
-            raise PresetError(f"preset {name!r} not found; `segment-gui preset list` shows them")
+            raise PresetError(f"preset {name!r} not found in {self.folder}")
         return self._read(path, repr(name))
 
     def _read(self, path: Path, label: str) -> Preset:
@@ -160,7 +167,7 @@ class PresetStore:
     def delete(self, name: str) -> None:
         path = self.path_for(name)
         if not path.exists():
-            raise PresetError(f"preset {name!r} not found; `segment-gui preset list` shows them")
+            raise PresetError(f"preset {name!r} not found in {self.folder}")
         path.unlink()
         logger.info("Deleted preset %r", name)
 
@@ -181,7 +188,10 @@ def check_preset_name(name: str) -> None:
     if not name.strip():
         raise PresetError("a preset name must not be empty; type a name")
     if len(preset_file_name(name)) > _MAX_FILE_STEM + len(".json"):
-        raise PresetError(f"preset name {name[:40]!r}… is too long; use a shorter name")
+        raise PresetError(
+            f"preset name {name[:40]!r}… is too long: its file name may have at most "
+            f"{_MAX_FILE_STEM} characters after encoding; use a shorter name"
+        )
 
 
 @dataclass

@@ -114,9 +114,7 @@ def test_cli_preset_list_show_delete(presets: PresetStore) -> None:
     assert deleted.returncode == 0
     missing = run("preset", "show", "signup")
     assert missing.returncode == 2
-    assert missing.stderr.strip() == (
-        "segment-gui: preset 'signup' not found; `segment-gui preset list` shows them"
-    )
+    assert missing.stderr.strip() == (f"segment-gui: preset 'signup' not found in {presets.folder}")
 
 
 def test_cli_payload_prints_body(presets: PresetStore) -> None:
@@ -267,3 +265,100 @@ def test_cli_payload_reports_every_problem(home: Path) -> None:
     assert "event: Event is required; enter a value" in result.stderr
     assert "properties.propertiesUi[0].value: 'x' is not a number" in result.stderr
     assert "warning: properties.propertiesUi[2].key: duplicate key 'd'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sandbox", "--port", "99999"], "port 99999 is outside 0-65535"),
+        (["sandbox", "--port", "x"], "'x' is not a port number"),
+        (["send", "signup", "--timeout", "0"], "timeout 0 must be more than 0"),
+    ],
+)
+def test_cli_bad_arguments(presets: PresetStore, args: list[str], words: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_invalid_settings(home: Path) -> None:
+    PresetStore(app_paths(home)).save(
+        Preset(
+            name="odd",
+            parameters={"userId": "u"},
+            settings={"retryOnFail": True, "maxTries": "lots"},
+        )
+    )
+    result = run("send", "odd", "--endpoint", "http://127.0.0.1:9/v1")
+    assert result.returncode == 2
+    assert "Max. Tries is 'lots'; expected a number from 2 to 5" in result.stderr
+
+
+def test_cli_wrong_typed_parameter(home: Path) -> None:
+    PresetStore(app_paths(home)).save(
+        Preset(name="odd", parameters={"resource": "nope", "properties": "oops"})
+    )
+    result = run("payload", "odd")
+    assert result.returncode == 2
+    assert "Resource is 'nope'; expected one of group, identify, track" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_closed_pipe_quiet(presets: PresetStore) -> None:
+    command = f"{sys.executable} -m segment_gui payload signup | head -c 1"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "{"
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_preset_name_mismatch(home: Path) -> None:
+    folder = home / "presets"
+    folder.mkdir()
+    (folder / "a.json").write_text(
+        json.dumps({"formatVersion": 1, "name": "b", "parameters": {}}), encoding="utf-8"
+    )
+    result = run("preset", "list")
+    assert "preset file a.json is named 'b' inside; rename the file to b.json" in result.stderr
+
+
+WORKFLOW_FILE = Path(__file__).parent / "data" / "n8n-workflow.json"
+
+
+def test_cli_import_export_round_trip(home: Path) -> None:
+    imported = run("preset", "import", str(WORKFLOW_FILE))
+    assert imported.returncode == 0, imported.stderr
+    assert "Production" in imported.stdout
+    names = [line.split("\t")[0] for line in run("preset", "list").stdout.splitlines()]
+    assert len(names) == 2
+    before = {name: json.loads(run("preset", "show", name).stdout) for name in names}
+
+    exported = run("preset", "export", *names, "--n8n")
+    assert exported.returncode == 0, exported.stderr
+    workflow = json.loads(exported.stdout)
+    assert [node["type"] for node in workflow["nodes"]] == ["n8n-nodes-base.segment"] * 2
+
+    for name in names:
+        run("preset", "delete", name)
+    again = run("preset", "import", "-", stdin=exported.stdout)
+    assert again.returncode == 0, again.stderr
+    after = {name: json.loads(run("preset", "show", name).stdout) for name in names}
+    assert after == before
+
+
+def test_cli_import_invalid_file(tmp_path: Path) -> None:
+    broken = tmp_path / "w.json"
+    broken.write_text('{"nodes": [', encoding="utf-8")
+    result = run("preset", "import", str(broken))
+    assert result.returncode == 2
+    assert f"cannot import {broken}" in result.stderr
+    assert "line 1" in result.stderr
+
+
+def test_cli_export_extension_refused(home: Path) -> None:
+    PresetStore(app_paths(home)).save(
+        Preset(name="screen", parameters={"resource": "track", "operation": "screen"})
+    )
+    result = run("preset", "export", "screen", "--n8n")
+    assert result.returncode == 2
+    assert "Screen" in result.stderr

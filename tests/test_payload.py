@@ -297,7 +297,8 @@ def test_no_identity_blocks() -> None:
     assert found == [
         Problem(
             f"{ADVANCED}.anonymousId",
-            "no identity: enter a User ID or an Anonymous ID, or turn Generate Anonymous ID back on",
+            "no identity: enter a User ID or an Anonymous ID, or turn Generate Anonymous ID "
+            "back on",
         )
     ]
 
@@ -501,12 +502,13 @@ def test_no_empty_objects() -> None:
     assert [key for key, value in body.items() if value in ({}, [], "")] == []
 
 
-def test_unsupported_operation() -> None:
-    composition = compose(
-        SPEC, {"resource": "track", "operation": "fly"}, anonymous_id="a", message_id="m"
-    )
-    assert composition.message is not None  # an unknown operation falls back to the default
-    assert composition.message.path == "track"
+def test_unknown_operation_named() -> None:
+    values = {"resource": "track", "operation": "fly"}
+    composition = compose(SPEC, values, anonymous_id="a", message_id="m")
+    assert composition.message is None
+    assert composition.problems == [
+        Problem("operation", "Operation is 'fly'; expected one of event, page, screen")
+    ]
 
 
 def test_serialize_compact_utf8() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QToolButton,
@@ -276,7 +278,7 @@ def test_window_send_to_sandbox(window: Any, qtbot: Any) -> None:
     response = window.last_response
     assert response.status == 200
     assert json.loads(response.body) == {"success": True}
-    assert window.response_view.status_label.text().startswith("OK: 200 OK")
+    assert window.response_view.status_label.text().startswith("200 OK · ")
     assert json.loads(window.response_view.body_view.toPlainText()) == {"success": True}
     request_text = window.response_view.request_view.toPlainText()
     assert request_text.startswith(f"POST {window.sandbox_url()}/track")
@@ -485,3 +487,83 @@ def test_window_screen_and_alias(window: Any) -> None:
     assert body["userId"] == "user-1"
     assert "anonymousId" not in body
     assert window.send_button.isEnabled()
+
+
+def test_window_custom_url_checked_early(window: Any) -> None:
+    window.endpoint.combo.setCurrentIndex(window.endpoint.combo.findData("custom"))
+    assert not window.send_button.isEnabled()
+    assert "Custom URL is empty" in window.preview_status.text()
+    window.endpoint.url_edit.setText("localhost:8080")
+    assert "Custom URL 'localhost:8080' is not valid" in window.preview_status.text()
+    window.endpoint.url_edit.setText("http://127.0.0.1:8080/v1")
+    assert window.send_button.isEnabled()
+    assert window.preview_status.text().startswith("POST http://127.0.0.1:8080/v1/identify")
+
+
+def test_window_title_follows_preset(window: Any, qtbot: Any) -> None:
+    panel = window.presets_panel
+    panel.save_named("first")
+    qtbot.waitUntil(lambda: window.windowTitle() == "first – Segment GUI", timeout=5000)
+    panel.rename("first", "renamed")
+    qtbot.waitUntil(lambda: window.windowTitle() == "renamed – Segment GUI", timeout=5000)
+    window.new_request()
+    assert window.windowTitle() == "Segment GUI"
+
+
+def test_window_preset_bad_values_reported(window: Any, qtbot: Any) -> None:
+    preset = Preset(
+        name="odd",
+        parameters={"resource": "nope"},
+        settings={"retryOnFail": True, "maxTries": "lots"},
+    )
+    window.apply_preset(preset)
+    assert window.settings_form.findChild(QSpinBox, "maxTries").value() == 3
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Preset 'odd': ")
+    assert "the default is used instead" in message
+
+
+WORKFLOW_FILE = Path(__file__).parent / "data" / "n8n-workflow.json"
+
+
+def test_window_import_workflow(window: Any, qtbot: Any) -> None:
+    from segment_gui.n8n_workflow import read_workflow_file
+
+    window.import_workflow(lambda: read_workflow_file(WORKFLOW_FILE), "file")
+    qtbot.waitUntil(lambda: window.last_import_report is not None, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.presets_panel.names()) == 2, timeout=5000)
+    report = window.findChild(QMessageBox, "importReport")
+    assert report is not None
+    assert "Skipped" in report.text()
+    assert "Production" in report.text()
+    report.close()
+
+
+def test_window_copy_as_n8n_and_back(window: Any, qtbot: Any) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    from segment_gui.n8n_workflow import parse_workflow
+
+    choose(window, "track", "event")
+    line(window, "event").setText("Signed Up")
+    add_row(window, "properties", "plan", "pro", "string")
+    text = window.copy_as_n8n()
+    assert QGuiApplication.clipboard().text() == text
+    node = json.loads(text)["nodes"][0]
+    assert node["type"] == "n8n-nodes-base.segment"
+    assert node["parameters"]["properties"] == {"propertiesUi": [{"key": "plan", "value": "pro"}]}
+    assert "Type left out of 1 row" in window.statusBar().currentMessage()
+    imported = parse_workflow(text).presets[0]
+    assert imported.parameters["event"] == "Signed Up"
+
+
+def test_window_copy_as_curl_masks_key(window: Any) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    line(window, "userId").setText("u-1")
+    command = window.copy_as_curl(False)
+    assert QGuiApplication.clipboard().text() == command
+    assert '-u "$SEGMENT_WRITE_KEY:"' in command
+    assert "sandbox-write-key" not in command
+    assert command.startswith(f"curl -sS {window.sandbox_url()}/identify")
+    assert window.copy_as_curl(True, "wk_visible").count("wk_visible") == 1

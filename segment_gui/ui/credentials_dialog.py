@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from segment_gui.credentials import CredentialStore
 from segment_gui.storage import CredentialRecord
+from segment_gui.transport import endpoint_label
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.workers import TaskRunner
 
@@ -99,7 +100,7 @@ class CredentialsDialog(QDialog):
             self.message.setText(str(error))
         self.list.clear()
         for record in self._records:
-            self.list.addItem(f"{record.name}  ({record.endpoint})")
+            self.list.addItem(f"{record.name}  ({endpoint_label(record.endpoint)})")
 
     def _on_new_clicked(self) -> None:
         self.list.setCurrentRow(-1)

@@ -91,7 +91,8 @@ class InboxView(QWidget):
         if not self._messages:
             text = EMPTY_TEXT
         else:
-            text = f"{len(self._messages)} message(s) received"
+            count = len(self._messages)
+            text = f"{count} message{'s' if count != 1 else ''} received"
         if self.base_url:
             text += f"  ·  sandbox at {self.base_url}"
         self.info_label.setText(text)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -29,7 +32,27 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
-from segment_gui.model import Preset, compact_parameters, resolve_parameters, resolve_settings
+from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
+from segment_gui.model import (
+    Preset,
+    check_types,
+    compact_parameters,
+    resolve_parameters,
+    resolve_settings,
+    visible_fields,
+)
+from segment_gui.n8n_workflow import (
+    DEFAULT_NODE_NAME,
+    ImportReport,
+    WorkflowError,
+    WorkflowImport,
+    export_notices,
+    export_workflow,
+    import_presets,
+    parse_workflow,
+    read_workflow_file,
+    workflow_json,
+)
 from segment_gui.payload import (
     BODY_MODES,
     MAX_MESSAGE_BYTES,
@@ -84,6 +107,7 @@ class MainWindow(QMainWindow):
         self._credentials: list[CredentialRecord] = []
         self._sending = False
         self._composition: Composition | None = None
+        self.last_import_report: ImportReport | None = None
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
@@ -138,6 +162,7 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal, central)
         self.presets_panel = PresetsPanel(self.preset_store, self.runner, self.snapshot, splitter)
         self.presets_panel.preset_loaded.connect(self.apply_preset)
+        self.presets_panel.current_changed.connect(self._on_current_preset_changed)
         self.presets_panel.message.connect(self.notify)
 
         middle = QWidget(splitter)
@@ -173,7 +198,17 @@ class MainWindow(QMainWindow):
         self.settings_form = GeneratedForm(self.spec.settings)
         self.settings_form.setObjectName("settingsForm")
         self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
-        self.form_tabs.addTab(_scrolling(self.settings_form, middle), "Settings")
+        settings_page = QWidget(middle)
+        settings_layout = QVBoxLayout(settings_page)
+        settings_note = QLabel(
+            "These are n8n's node settings. They are saved with the preset and exported to n8n. "
+            "Send uses Retry On Fail, Max. Tries and Wait Between Tries.",
+            settings_page,
+        )
+        settings_note.setWordWrap(True)
+        settings_layout.addWidget(settings_note)
+        settings_layout.addWidget(self.settings_form, 1)
+        self.form_tabs.addTab(_scrolling(settings_page, middle), "Settings")
         middle_layout.addWidget(self.form_tabs, 1)
         self.form.values_changed.connect(self._on_form_changed)
         self.settings_form.values_changed.connect(self._on_form_changed)
@@ -216,7 +251,18 @@ class MainWindow(QMainWindow):
             file_menu, "Save preset &as…", QKeySequence("Ctrl+Shift+S"), self.presets_panel.save_as
         )
         file_menu.addSeparator()
+        self._action(file_menu, "&Import n8n workflow file…", None, self._on_import_file_triggered)
+        self._action(
+            file_menu, "&Paste n8n workflow from clipboard", None, self._on_import_paste_triggered
+        )
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self._action(edit_menu, "Copy as &n8n node", None, self.copy_as_n8n)
+        self._action(edit_menu, "Copy as &curl", None, lambda: self.copy_as_curl(False))
+        self._action(
+            edit_menu, "Copy as curl with &write key…", None, self._on_copy_curl_with_key_triggered
+        )
         request_menu = self.menuBar().addMenu("&Request")
         self.send_action = self._action(
             request_menu, "&Send", QKeySequence("Ctrl+Return"), self.send
@@ -278,6 +324,9 @@ class MainWindow(QMainWindow):
                 f"{MAX_MESSAGE_BYTES:,} bytes"
             )
         lines = [status] if status else []
+        endpoint_problem = self._endpoint_problem()
+        if endpoint_problem:
+            lines.append(f"Error: {endpoint_problem}")
         for problem in composition.problems:
             label = "Error" if problem.is_error else "Warning"
             where = self._field_label(problem.path)
@@ -307,6 +356,21 @@ class MainWindow(QMainWindow):
                 parts.append(f"row {int(index.rstrip(']')) + 1}")
         return (" ".join(parts) + ": ") if parts else f"{path}: "
 
+    def _endpoint_problem(self) -> str:
+        """Why the chosen endpoint cannot be used, or ""."""
+        endpoint = self.endpoint.endpoint()
+        if self.endpoint.combo.currentData() == "custom":
+            if not endpoint:
+                return "Custom URL is empty; enter the collector's base URL, e.g. http://127.0.0.1:8080/v1"
+            try:
+                resolve_base_url(endpoint)
+            except EndpointError:
+                return (
+                    f"Custom URL {endpoint!r} is not valid; enter an http:// or https:// URL "
+                    "such as http://127.0.0.1:8080/v1"
+                )
+        return ""
+
     def _target_text(self) -> str:
         try:
             return self._base_url(start_sandbox=False)
@@ -315,14 +379,20 @@ class MainWindow(QMainWindow):
 
     def _update_send_enabled(self) -> None:
         composition = self._composition
-        errors = composition.errors() if composition else []
-        ready = composition is not None and composition.sendable and not self._sending
+        errors = [e.message for e in composition.errors()] if composition else []
+        endpoint_problem = self._endpoint_problem()
+        if endpoint_problem:
+            errors.append(endpoint_problem)
+        ready = composition is not None and composition.sendable and not errors
+        ready = ready and not self._sending
         self.send_button.setEnabled(ready)
         self.send_action.setEnabled(ready)
         if errors:
-            tip = "Cannot send: " + "; ".join(e.message for e in errors)
+            tip = "Cannot send: " + "; ".join(errors)
         else:
             tip = "Send the message (Ctrl+Enter)"
+            if self.statusBar().currentMessage().startswith("Cannot send"):
+                self.statusBar().clearMessage()
         self.send_button.setToolTip(tip)
 
     def new_request(self) -> None:
@@ -346,12 +416,27 @@ class MainWindow(QMainWindow):
             body_mode=self.body_mode(),
         )
 
+    def _on_current_preset_changed(self, name: str | None) -> None:
+        self.setWindowTitle(f"{name} – Segment GUI" if name else "Segment GUI")
+
     def apply_preset(self, preset: Preset) -> None:
+        mismatches = check_types(list(self.spec.settings), preset.settings)
+        shown = visible_fields(
+            self.spec.properties, resolve_parameters(self.spec, preset.parameters)
+        )
+        mismatches += check_types(shown, preset.parameters)
+        for _name, message in mismatches:
+            self.notify(f"Preset {preset.name!r}: {message}; the default is used instead")
         self.body_mode_combo.setCurrentIndex(
             max(0, self.body_mode_combo.findData(preset.body_mode))
         )
         self.form.set_values(preset.parameters)
-        self.settings_form.set_values(resolve_settings(self.spec, preset.settings))
+        valid = {
+            name: value
+            for name, value in preset.settings.items()
+            if name not in {name for name, _message in mismatches}
+        }
+        self.settings_form.set_values(resolve_settings(self.spec, valid))
         if preset.credential:
             index = self.credential_combo.findData(preset.credential)
             if index < 0:
@@ -361,7 +446,101 @@ class MainWindow(QMainWindow):
                 )
             else:
                 self.credential_combo.setCurrentIndex(index)
-        self.setWindowTitle(f"{preset.name} – Segment GUI")
+
+    # -- n8n and curl --------------------------------------------------------------------
+
+    def _on_import_file_triggered(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Import n8n workflow", "", "n8n workflow (*.json);;All files (*)"
+        )
+        if path:
+            self.import_workflow(lambda: read_workflow_file(Path(path)), path)
+
+    def _on_import_paste_triggered(self) -> None:
+        text = QGuiApplication.clipboard().text()
+        if not text.strip():
+            self.notify("The clipboard is empty; copy nodes in n8n's editor first (Ctrl+C)")
+            return
+        self.import_workflow(lambda: parse_workflow(text), "the clipboard")
+
+    def import_workflow(self, parse: Callable[[], WorkflowImport], source: str) -> None:
+        """Import the Segment nodes that `parse` finds as presets, on a worker thread."""
+        store = self.preset_store
+        known = {record.name for record in self._credentials}
+
+        def work() -> ImportReport:
+            return import_presets(parse(), store, known)
+
+        def done(report: ImportReport) -> None:
+            self.last_import_report = report
+            self.presets_panel.refresh()
+            lines = report.lines()
+            self.notify(lines[0] if lines else f"Nothing imported from {source}")
+            box = QMessageBox(
+                QMessageBox.Icon.Information, "n8n import", "\n".join(lines), parent=self
+            )
+            box.setObjectName("importReport")
+            box.open()
+
+        def failed(error: Exception) -> None:
+            self.notify(f"Cannot import {source}: {error}")
+
+        self.runner.start(work, done, failed)
+
+    def copy_as_n8n(self) -> str:
+        """Put the form on the clipboard as an n8n Segment node; returns the JSON."""
+        preset = self.snapshot(self.presets_panel.current_name or DEFAULT_NODE_NAME)
+        try:
+            workflow = export_workflow([preset], self.spec)
+        except WorkflowError as error:
+            self.notify(f"Cannot copy as n8n node: {error}")
+            return ""
+        text = workflow_json(workflow)
+        QGuiApplication.clipboard().setText(text)
+        notices = [notice.message() for notice in export_notices([preset], self.spec)]
+        self.notify(
+            " ".join(["Copied as an n8n Segment node; paste it in n8n's editor.", *notices])
+        )
+        return text
+
+    def copy_as_curl(self, include_key: bool, write_key: str | None = None) -> str:
+        """Put a curl command for the current message on the clipboard; returns it."""
+        composition = self.compose()
+        if not composition.sendable or composition.message is None:
+            self.notify(
+                "Cannot copy as curl: " + "; ".join(describe(p) for p in composition.errors())
+            )
+            return ""
+        base_url = self._target_text()
+        command = curl_command(base_url, composition.message, write_key, include_key=include_key)
+        QGuiApplication.clipboard().setText(command)
+        if include_key:
+            self.notify("Copied curl command WITH the write key; treat it like a password")
+        else:
+            self.notify(f"Copied curl command; export {WRITE_KEY_VARIABLE} before running it")
+        return command
+
+    def _on_copy_curl_with_key_triggered(self) -> None:
+        credential = self.credential_combo.currentData() or None
+        answer = QMessageBox.question(
+            self,
+            "Copy with write key",
+            "The command will contain the write key in plain text. Anyone who sees it can send "
+            "data to your Segment source. Copy it anyway?",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        if credential is None:
+            self.copy_as_curl(True, SANDBOX_WRITE_KEY)
+            return
+        store = self.credential_store
+
+        def copy(key: str) -> None:
+            self.copy_as_curl(True, key)
+
+        self.runner.start(
+            lambda: store.key(credential), copy, lambda error: self.notify(str(error))
+        )
 
     # -- credentials and endpoint ---------------------------------------------------------
 
@@ -444,6 +623,10 @@ class MainWindow(QMainWindow):
         if not composition.sendable:
             self.notify("Cannot send: " + "; ".join(describe(p) for p in composition.errors()))
             return
+        endpoint_problem = self._endpoint_problem()
+        if endpoint_problem:
+            self.notify(f"Cannot send: {endpoint_problem}")
+            return
         try:
             base_url = self._base_url()
         except EndpointError as error:
@@ -500,7 +683,7 @@ class MainWindow(QMainWindow):
     def notify(self, text: str) -> None:
         """Show a message in the status bar and log it."""
         logger.info("%s", text)
-        self.statusBar().showMessage(text, 15000)
+        self.statusBar().showMessage(text, 10000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()

@@ -28,6 +28,7 @@ EMPTY_TEXT = "No presets yet. Fill the form and press Save (Ctrl+S) to keep it."
 class PresetsPanel(QWidget):
     preset_loaded = Signal(object)
     message = Signal(str)
+    current_changed = Signal(object)
 
     def __init__(
         self,
@@ -40,7 +41,7 @@ class PresetsPanel(QWidget):
         self.store = store
         self.runner = runner
         self.snapshot = snapshot
-        self.current_name: str | None = None
+        self._current_name: str | None = None
         self._presets: dict[str, Preset] = {}
 
         layout = QVBoxLayout(self)
@@ -90,6 +91,17 @@ class PresetsPanel(QWidget):
         layout.addLayout(grid)
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         self._update_buttons()
+
+    @property
+    def current_name(self) -> str | None:
+        """The preset the form was loaded from or last saved as; None for a new request."""
+        return self._current_name
+
+    @current_name.setter
+    def current_name(self, name: str | None) -> None:
+        if name != self._current_name:
+            self._current_name = name
+            self.current_changed.emit(name)
 
     def _button(self, text: str, name: str, slot: Callable[[], None]) -> QPushButton:
         button = QPushButton(text, self)

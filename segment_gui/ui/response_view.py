@@ -71,10 +71,10 @@ class ResponseView(QWidget):
         self.status_label.setText(f"Sending to {url} …")
 
     def show_response(self, response: Response) -> None:
-        verdict = "OK" if response.ok else "Failed"
+        attempts = f" · {len(response.attempts)} attempts" if len(response.attempts) > 1 else ""
         self.status_label.setText(
-            f"{verdict}: {response.status} {response.reason} · {response.elapsed_ms:.0f} ms · "
-            f"{len(response.body)} bytes"
+            f"{response.status} {response.reason} · {response.elapsed_ms:.0f} ms · "
+            f"{len(response.body):,} bytes{attempts}"
         )
         self.body_view.setPlainText(pretty_json(response.body))
         self.headers_table.setRowCount(len(response.headers))
