@@ -127,11 +127,36 @@ def compose(
         problem = Problem("operation", f"{call[0]}:{call[1]} is not supported; choose {choices}")
         return Composition(None, [problem])
     if mode == N8N_MODE:
-        return _compose_n8n(spec, values, parameters, anonymous_id)
-    if mode != SEGMENT_MODE:
+        composition = _compose_n8n(spec, values, parameters, anonymous_id)
+    elif mode == SEGMENT_MODE:
+        composition = _SegmentBuilder(spec, parameters, anonymous_id, message_id).build(call)
+    else:
         raise ValueError(f"unknown body mode {mode!r}; expected one of {sorted(BODY_MODES)}")
-    builder = _SegmentBuilder(spec, parameters, anonymous_id, message_id)
-    return builder.build(call)
+    composition.problems += _expression_warnings(parameters)
+    return composition
+
+
+def _expression_warnings(value: Any, path: str = "") -> list[Problem]:
+    """Warn about n8n expressions (`={{ … }}`), which are sent as written, not evaluated."""
+    if isinstance(value, str):
+        if value.startswith("=") and "{{" in value:
+            return [
+                Problem(
+                    path,
+                    f"{value[:40]!r} is an n8n expression; segment-gui sends it as written, "
+                    "without evaluating it",
+                    "warning",
+                )
+            ]
+        return []
+    found = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += _expression_warnings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _expression_warnings(item, f"{path}[{index}]")
+    return found
 
 
 def build_message(

@@ -513,3 +513,17 @@ def test_unknown_operation_named() -> None:
 
 def test_serialize_compact_utf8() -> None:
     assert serialize({"name": "Café", "n": 1}) == '{"name":"Café","n":1}'.encode()
+
+
+def test_expression_warns_sent_as_written() -> None:
+    values = {
+        "userId": "={{ $json.id }}",
+        "traits": {"traitsUi": rows(("email", "={{ $json.email }}"))},
+    }
+    composition = compose(SPEC, values, anonymous_id="a", message_id="m")
+    assert [(p.path, p.severity) for p in composition.problems] == [
+        ("userId", "warning"),
+        ("traits.traitsUi[0].value", "warning"),
+    ]
+    assert composition.message is not None
+    assert composition.message.body["userId"] == "={{ $json.id }}"
