@@ -10,7 +10,6 @@ import argparse
 import getpass
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import uuid
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from segment_gui import __version__
+from segment_gui.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="seconds to wait for the answer (default %(default)s)",
+        help="read timeout: seconds to wait for the answer once connected (default %(default)s)",
+    )
+    send.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds to wait for the connection to the server (default %(default)s)",
     )
     return parser
 
@@ -161,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from segment_gui.storage import app_paths
+    from segment_gui.storage import LockTimeoutError, app_paths
 
     paths = app_paths()
     configure_logging(paths.log_file)
@@ -181,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"segment-gui: {error}", file=sys.stderr)
         return error.code
+    except LockTimeoutError as error:
+        print(f"segment-gui: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader (for example `head`) closed the pipe; stop quietly like other tools.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -192,24 +202,6 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_INVALID) -> None:
         super().__init__(message)
         self.code = code
-
-
-def configure_logging(log_file: Path) -> None:
-    """Send log records to a rotating file in the log folder; nothing goes to the terminal."""
-    root = logging.getLogger()
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        return
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8", delay=True
-        )
-    except OSError as error:
-        print(f"segment-gui: cannot write the log file {log_file}: {error}", file=sys.stderr)
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
 
 
 def _run_sandbox(args: argparse.Namespace, out: TextIO) -> int:
@@ -387,8 +379,8 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
     from segment_gui.transport import (
         SANDBOX_WRITE_KEY,
         EndpointError,
-        RetryPolicy,
         SendError,
+        SendOptions,
         is_loopback_url,
         resolve_base_url,
         send,
@@ -425,16 +417,33 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
         reasons = "; ".join(message for _name, message in mismatches)
         raise CliError(f"preset {preset.name!r} has invalid settings: {reasons}")
     settings = resolve_settings(spec, preset.settings)
-    policy = RetryPolicy(
+    options = SendOptions(
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.timeout,
         max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
         wait_ms=int(settings["waitBetweenTries"]),
     )
+
+    def report_progress(text: str) -> None:
+        print(f"segment-gui: {text}", file=sys.stderr)
+
     try:
-        response = send(base_url, message, write_key, timeout=(5.0, args.timeout), retry=policy)
+        response = send(base_url, message, write_key, options, on_progress=report_progress)
     except SendError as error:
         raise CliError(f"send failed: {error}", EXIT_FAILED) from error
+    except KeyboardInterrupt:
+        raise CliError(
+            "send cancelled with Ctrl+C, and the server may have received the message", EXIT_FAILED
+        ) from None
     print(f"HTTP {response.status} {response.reason} ({response.elapsed_ms:.0f} ms)", file=out)
     print(_pretty(response.text()), file=out)
+    if response.truncated:
+        print(
+            f"segment-gui: the response body was cut at {len(response.body):,} bytes",
+            file=sys.stderr,
+        )
+    if response.redirect_note:
+        print(f"segment-gui: {response.redirect_note}", file=sys.stderr)
     if not response.ok:
         print(
             f"segment-gui: {message.path} got {response.status} {response.reason} "

@@ -42,6 +42,8 @@ _CONTEXT_OBJECTS = {"app": "appUi", "campaign": "campaignUi", "device": "deviceU
 _INTEGRATIONS = {"all": "All", "salesforce": "Salesforce"}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _ADVANCED = "advanced.advancedUi"
+# Larger integers lose precision in JavaScript, where most Segment destinations run.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class PayloadError(ValueError):
@@ -132,30 +134,30 @@ def compose(
         composition = _SegmentBuilder(spec, parameters, anonymous_id, message_id).build(call)
     else:
         raise ValueError(f"unknown body mode {mode!r}; expected one of {sorted(BODY_MODES)}")
-    composition.problems += _expression_warnings(parameters)
+    composition.problems += _expression_problems(parameters)
     return composition
 
 
-def _expression_warnings(value: Any, path: str = "") -> list[Problem]:
-    """Warn about n8n expressions (`={{ … }}`), which are sent as written, not evaluated."""
+def _expression_problems(value: Any, path: str = "") -> list[Problem]:
+    """Flag n8n expressions (`={{ … }}`): sending one as written would store the literal
+    expression text in Segment, so it blocks Send."""
     if isinstance(value, str):
         if value.startswith("=") and "{{" in value:
             return [
                 Problem(
                     path,
-                    f"{value[:40]!r} is an n8n expression; segment-gui sends it as written, "
-                    "without evaluating it",
-                    "warning",
+                    f"{value[:40]!r} is an n8n expression, which segment-gui does not evaluate; "
+                    "replace it with the value to send",
                 )
             ]
         return []
     found = []
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found += _expression_warnings(item, f"{path}.{key}" if path else str(key))
+            found += _expression_problems(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += _expression_warnings(item, f"{path}[{index}]")
+            found += _expression_problems(item, f"{path}[{index}]")
     return found
 
 
@@ -172,6 +174,37 @@ def build_message(
     if composition.message is None or composition.errors():
         raise PayloadError("; ".join(describe(problem) for problem in composition.errors()))
     return composition.message
+
+
+def field_label(spec: NodeSpec, path: str) -> str:
+    """Name the field at a parameter path as the form shows it.
+
+    `advanced.advancedUi.destinations.destinationsUi[1].name` becomes
+    "Advanced › Destinations row 2 › Destination". Unknown segments are shown as written.
+    """
+    fields = spec.properties
+    parts: list[str] = []
+    segments = path.split(".") if path else []
+    index = 0
+    while index < len(segments):
+        name, _, row = segments[index].partition("[")
+        definition = next((f for f in fields if f.name == name), None)
+        if definition is None:
+            parts.append(segments[index])
+            index += 1
+            continue
+        label = definition.display_name
+        if definition.collection_options and index + 1 < len(segments):
+            option_name, _, row = segments[index + 1].partition("[")
+            option = next((o for o in definition.collection_options if o.name == option_name), None)
+            if option is not None:
+                fields = option.fields
+                index += 1
+        if row:
+            label += f" row {int(row.rstrip(']')) + 1}"
+        parts.append(label)
+        index += 1
+    return " › ".join(parts)
 
 
 def describe(problem: Problem) -> str:
@@ -408,7 +441,10 @@ def convert_value(text: str, value_type: str) -> tuple[Any, str]:
         if text == "null":
             return None, "null"
         if _JSON_NUMBER.fullmatch(text):
-            return _number(text), "number"
+            number = _number(text)
+            if isinstance(number, int) and abs(number) > MAX_SAFE_INTEGER:
+                return text, "string (too large for a JavaScript number; choose Number to force it)"
+            return number, "number"
         return text, "string"
     if value_type == "string":
         return text, ""

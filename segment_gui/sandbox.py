@@ -133,6 +133,11 @@ def _parse_body_object(body: bytes) -> dict[str, Any]:
         raise _RequestRejected(
             HTTPStatus.BAD_REQUEST, f"request body is not valid JSON: {error}"
         ) from error
+    except RecursionError as error:
+        raise _RequestRejected(
+            HTTPStatus.BAD_REQUEST,
+            "request body is nested too deeply for the sandbox's JSON parser",
+        ) from error
 
     if not isinstance(payload, dict):
         raise _RequestRejected(
@@ -415,7 +420,8 @@ class _SandboxHandler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding") is not None:
             self.close_connection = True
         elif value is not None:
-            length = int(value) if value.isdigit() else -1
+            # isdigit() alone accepts "²", which int() rejects.
+            length = int(value) if value.isascii() and value.isdigit() else -1
             if 0 <= length <= MAX_READ_BYTES:
                 self.rfile.read(length)
             else:
@@ -515,7 +521,10 @@ class _SandboxHandler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: HTTPStatus, payload: object, headers: dict[str, str] | None = None
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # A lone surrogate, which a client can send as a "\ud800" escape, cannot be encoded
+        # as UTF-8. It occurs only inside JSON strings, so backslashreplace writes it back as
+        # that same escape and the body stays valid JSON.
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -745,7 +754,8 @@ def _open_log(path: Path) -> TextIO:
     The permissions apply only when the file is created, and Windows ignores them.
     """
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    return open(descriptor, "a", encoding="utf-8", newline="\n")
+    # backslashreplace writes a lone surrogate as its JSON escape, as _send_json does.
+    return open(descriptor, "a", encoding="utf-8", errors="backslashreplace", newline="\n")
 
 
 def _is_loopback(host: str) -> bool:

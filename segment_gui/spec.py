@@ -202,7 +202,10 @@ class _Checker:
         )
         version = data.get("version", 1)
         if isinstance(version, list):
-            version = max(version) if version else 1
+            for index, item in enumerate(version):
+                if not isinstance(item, int) or isinstance(item, bool):
+                    raise self.fail(f"$.version[{index}]", f"expected an integer, got {item!r}")
+            version = max(version, default=1)
         if not isinstance(version, int) or isinstance(version, bool):
             raise self.fail("$.version", f"expected an integer, got {version!r}")
         spec = NodeSpec(

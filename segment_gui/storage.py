@@ -1,4 +1,4 @@
-"""Folders, atomic JSON files, presets and the config file.
+"""Folders, atomic JSON files, file locks, presets and the config file.
 
 Every file the app writes goes under `SEGMENT_GUI_HOME` when it is set (or the `home` argument),
 otherwise under the platform's user folders from platformdirs.
@@ -6,16 +6,25 @@ otherwise under the platform's user folders from platformdirs.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from segment_gui.model import Preset, PresetError
+
+try:
+    import fcntl
+except ImportError:  # Windows has no fcntl, so file_lock does not lock there.
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +33,14 @@ HOME_VARIABLE = "SEGMENT_GUI_HOME"
 CONFIG_FORMAT_VERSION = 1
 _SAFE_NAME_CHARACTERS = " -_.()"
 _MAX_FILE_STEM = 120
+# Seconds file_lock waits for another process to release a lock before it raises.
+LOCK_TIMEOUT_SECONDS = 5.0
+_LOCK_POLL_SECONDS = 0.02
+# errno values of file systems that do not support flock (some NFS and FUSE mounts).
+_LOCKING_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+# Preferences the window reads, with their defaults. Timeouts are in seconds.
+PREFERENCE_DEFAULTS: dict[str, float] = {"connectTimeout": 5.0, "readTimeout": 30.0}
+_MAX_TIMEOUT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,68 @@ def app_paths(home: Path | None = None) -> AppPaths:
         data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
         log_dir=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
     )
+
+
+class LockTimeoutError(TimeoutError):
+    """Another process held a file's lock for longer than the lock timeout."""
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float | None = None, shared: bool = False) -> Iterator[None]:
+    """Hold an advisory lock on `path` for the duration of the `with` block.
+
+    The lock is `fcntl.flock` on `<path>.lock` in the same folder, which is created if missing
+    and never deleted, because deleting it could let two processes lock different files.
+    `shared` takes a read lock that only excludes writers. Separate calls conflict even within
+    one process, so a thread must not take a lock it already holds. `timeout` defaults to
+    `LOCK_TIMEOUT_SECONDS`, after which LockTimeoutError is raised. The kernel releases the
+    lock when its process dies, so a crash leaves no stale lock behind.
+
+    NOTE: without fcntl (Windows), or on a file system that does not support flock, this does
+    not lock at all, and processes writing the same file at once can lose updates.
+    """
+    if timeout is None:
+        timeout = LOCK_TIMEOUT_SECONDS
+    if fcntl is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        locked = _acquire(descriptor, lock_path, path, timeout, shared)
+        try:
+            yield
+        finally:
+            if locked:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+def _acquire(descriptor: int, lock_path: Path, path: Path, timeout: float, shared: bool) -> bool:
+    """Take the flock on `descriptor`. Return False when the file system does not support flock."""
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(descriptor, mode)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"timed out after {timeout:g} s waiting for the lock {lock_path}: another "
+                    f"segment-gui window or command is writing {path}. Wait for it to finish "
+                    "and try again."
+                ) from None
+            time.sleep(_LOCK_POLL_SECONDS)
+        except OSError as error:
+            if error.errno not in _LOCKING_UNSUPPORTED:
+                raise
+            logger.warning(
+                "Cannot lock %s (%s); writing %s without a lock", lock_path, error.strerror, path
+            )
+            return False
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -158,9 +237,11 @@ class PresetStore:
         return self.path_for(name).exists()
 
     def save(self, preset: Preset) -> Path:
+        """Write the preset's file while holding its lock, which may raise LockTimeoutError."""
         check_preset_name(preset.name)
         path = self.path_for(preset.name)
-        atomic_write_json(path, preset.to_json())
+        with file_lock(path):
+            atomic_write_json(path, preset.to_json())
         logger.info("Saved preset %r to %s", preset.name, path)
         return path
 
@@ -168,19 +249,29 @@ class PresetStore:
         path = self.path_for(name)
         if not path.exists():
             raise PresetError(f"preset {name!r} not found in {self.folder}")
-        path.unlink()
+        with file_lock(path):
+            if not path.exists():
+                raise PresetError(f"preset {name!r} not found in {self.folder}")
+            path.unlink()
         logger.info("Deleted preset %r", name)
 
     def rename(self, old: str, new: str) -> Preset:
+        """Move preset `old` to the name `new`, holding the locks of both files."""
         check_preset_name(new)
         if old == new:
             return self.load(old)
-        if self.exists(new):
-            raise PresetError(f"a preset named {new!r} already exists; choose another name")
-        preset = self.load(old)
-        preset.name = new
-        self.save(preset)
-        self.path_for(old).unlink()
+        old_path, new_path = self.path_for(old), self.path_for(new)
+        with ExitStack() as stack:
+            # Both processes of a crossed rename take the locks in the same order.
+            for path in sorted((old_path, new_path)):
+                stack.enter_context(file_lock(path))
+            if new_path.exists():
+                raise PresetError(f"a preset named {new!r} already exists; choose another name")
+            preset = self.load(old)
+            preset.name = new
+            atomic_write_json(new_path, preset.to_json())
+            old_path.unlink()
+        logger.info("Renamed preset %r to %r", old, new)
         return preset
 
 
@@ -202,23 +293,43 @@ class CredentialRecord:
     endpoint: str
 
 
+class ConfigError(ValueError):
+    """A config file that cannot be used. It is left unchanged, and the message names the fix."""
+
+
 class Config:
-    """The config file: credential names and endpoints, never keys."""
+    """The config file: credential names and endpoints, and preferences, never keys.
+
+    Every read-modify-write takes the file's lock, so two processes changing it at once lose
+    neither change. A file that is not valid JSON raises ConfigError and is never overwritten.
+    """
 
     def __init__(self, paths: AppPaths) -> None:
         self.path = paths.config_file
 
     def read(self) -> dict[str, Any]:
+        """Return the config file's content, or an empty config when the file does not exist."""
         if not self.path.exists():
             return {"formatVersion": CONFIG_FORMAT_VERSION, "credentials": []}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(
-                f"config file {self.path} is not valid JSON ({error}); fix or move it away"
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"config file {self.path} is not valid JSON (line {error.lineno}, column "
+                f"{error.colno}: {error.msg}). It was left unchanged. Fix the file, or move it "
+                "away so that segment-gui starts a new one."
+            ) from error
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"config file {self.path} is not UTF-8 text ({error.reason}). It was left "
+                "unchanged. Fix the file, or move it away so that segment-gui starts a new one."
             ) from error
         if not isinstance(data, dict) or not isinstance(data.get("credentials", []), list):
-            raise ValueError(f"config file {self.path} has an unexpected shape; fix or move it")
+            raise ConfigError(
+                f'config file {self.path} is not a JSON object with a "credentials" list. It '
+                "was left unchanged. Fix the file, or move it away so that segment-gui starts a "
+                "new one."
+            )
         data.setdefault("credentials", [])
         return data
 
@@ -230,19 +341,91 @@ class Config:
         return records
 
     def put_credential(self, record: CredentialRecord) -> None:
-        data = self.read()
-        items = [item for item in data["credentials"] if item.get("name") != record.name]
-        items.append({"name": record.name, "endpoint": record.endpoint})
-        items.sort(key=lambda item: str(item["name"]).casefold())
-        data["credentials"] = items
-        data["formatVersion"] = CONFIG_FORMAT_VERSION
-        atomic_write_json(self.path, data)
+        """Add or replace the credential named `record.name`, keeping all other content."""
+        with file_lock(self.path):
+            data = self.read()
+            items = [item for item in data["credentials"] if _item_name(item) != record.name]
+            items.append({"name": record.name, "endpoint": record.endpoint})
+            items.sort(key=lambda item: str(_item_name(item)).casefold())
+            data["credentials"] = items
+            data["formatVersion"] = CONFIG_FORMAT_VERSION
+            atomic_write_json(self.path, data)
 
     def remove_credential(self, name: str) -> bool:
-        data = self.read()
-        items = [item for item in data["credentials"] if item.get("name") != name]
-        if len(items) == len(data["credentials"]):
-            return False
-        data["credentials"] = items
-        atomic_write_json(self.path, data)
+        """Remove the credential named `name`. Return False when there was none."""
+        with file_lock(self.path):
+            data = self.read()
+            items = [item for item in data["credentials"] if _item_name(item) != name]
+            if len(items) == len(data["credentials"]):
+                return False
+            data["credentials"] = items
+            atomic_write_json(self.path, data)
         return True
+
+    def preferences(self) -> dict[str, float]:
+        """Return every preference in PREFERENCE_DEFAULTS, stored or default.
+
+        A stored value that is not a number of seconds in (0, 3600] is logged as a warning and
+        replaced by its default. Stored keys that are not in PREFERENCE_DEFAULTS are ignored.
+        """
+        stored = self.read().get("preferences", {})
+        if not isinstance(stored, dict):
+            logger.warning(
+                'Ignored "preferences" in %s: expected a JSON object, found %r; using defaults',
+                self.path,
+                stored,
+            )
+            stored = {}
+        values = dict(PREFERENCE_DEFAULTS)
+        for key in PREFERENCE_DEFAULTS:
+            if key not in stored:
+                continue
+            problem = _preference_problem(key, stored[key])
+            if problem:
+                logger.warning(
+                    "Ignored preference in %s: %s; using the default %g",
+                    self.path,
+                    problem,
+                    PREFERENCE_DEFAULTS[key],
+                )
+            else:
+                values[key] = float(stored[key])
+        return values
+
+    def set_preferences(self, values: dict[str, Any]) -> None:
+        """Merge `values` into the stored preferences, keeping other preferences and content.
+
+        Raises ValueError, before anything is written, for a key not in PREFERENCE_DEFAULTS or
+        a value that is not a number of seconds in (0, 3600].
+        """
+        for key, value in values.items():
+            problem = _preference_problem(key, value)
+            if problem:
+                raise ValueError(problem)
+        with file_lock(self.path):
+            data = self.read()
+            stored = data.get("preferences")
+            if not isinstance(stored, dict):
+                stored = {}
+            data["preferences"] = {**stored, **values}
+            data["formatVersion"] = CONFIG_FORMAT_VERSION
+            atomic_write_json(self.path, data)
+
+
+def _item_name(item: Any) -> Any:
+    """Return a credential entry's name, or None for an entry that is not a JSON object."""
+    return item.get("name") if isinstance(item, dict) else None
+
+
+def _preference_problem(key: str, value: Any) -> str:
+    """Describe why `value` is invalid for preference `key`, or return "" when it is valid."""
+    if key not in PREFERENCE_DEFAULTS:
+        known = ", ".join(PREFERENCE_DEFAULTS)
+        return f"unknown preference {key!r}; known preferences: {known}"
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not 0 < value <= _MAX_TIMEOUT_SECONDS:
+        return (
+            f"{key} is {value!r}; expected a number of seconds more than 0 and at most "
+            f"{_MAX_TIMEOUT_SECONDS:g}"
+        )
+    return ""

@@ -372,7 +372,12 @@ def test_invalid_typed_values(value: str, value_type: str, message: str) -> None
         ("007", "007", "string"),
         (" 5", " 5", "string"),
         ("", "", "string"),
-        ("12345678901234567890", 12345678901234567890, "number"),
+        ("9007199254740991", 9007199254740991, "number"),
+        (
+            "12345678901234567890",
+            "12345678901234567890",
+            "string (too large for a JavaScript number; choose Number to force it)",
+        ),
         ("hello", "hello", "string"),
     ],
 )
@@ -515,15 +520,37 @@ def test_serialize_compact_utf8() -> None:
     assert serialize({"name": "Café", "n": 1}) == '{"name":"Café","n":1}'.encode()
 
 
-def test_expression_warns_sent_as_written() -> None:
+def test_expression_blocks_send() -> None:
     values = {
         "userId": "={{ $json.id }}",
         "traits": {"traitsUi": rows(("email", "={{ $json.email }}"))},
     }
     composition = compose(SPEC, values, anonymous_id="a", message_id="m")
     assert [(p.path, p.severity) for p in composition.problems] == [
-        ("userId", "warning"),
-        ("traits.traitsUi[0].value", "warning"),
+        ("userId", "error"),
+        ("traits.traitsUi[0].value", "error"),
     ]
-    assert composition.message is not None
-    assert composition.message.body["userId"] == "={{ $json.id }}"
+    assert (
+        "is an n8n expression, which segment-gui does not evaluate"
+        in composition.problems[0].message
+    )
+    assert not composition.sendable
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        (
+            "advanced.advancedUi.destinations.destinationsUi[1].name",
+            "Advanced › Destinations row 2 › Destination",
+        ),
+        ("properties.propertiesUi[0].value", "Properties row 1 › Value"),
+        ("context.contextUi.app.appUi.name", "Context › App › Name"),
+        ("event", "Event"),
+        ("", ""),
+    ],
+)
+def test_field_label(path: str, label: str) -> None:
+    from segment_gui.payload import field_label
+
+    assert field_label(SPEC, path) == label

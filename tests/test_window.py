@@ -415,7 +415,7 @@ def test_window_invalid_value_blocks_send(window: Any) -> None:
     text = message_text(window, "properties.propertiesUi[0].value")
     assert text.startswith("Error: invalid JSON at line 1, column 10")
     assert not window.send_button.isEnabled()
-    assert "Properties row 1 Value: invalid JSON" in window.preview_status.text()
+    assert "Properties row 1 › Value: invalid JSON" in window.preview_status.text()
     assert "invalid JSON" in window.send_button.toolTip()
     line(window, "properties.propertiesUi[0].value").setText('{"id": 1}')
     assert message_text(window, "properties.propertiesUi[0].value") == ""
@@ -516,11 +516,14 @@ def test_window_preset_bad_values_reported(window: Any, qtbot: Any) -> None:
         parameters={"resource": "nope"},
         settings={"retryOnFail": True, "maxTries": "lots"},
     )
-    window.apply_preset(preset)
+    notes = window.apply_preset(preset)
+    assert notes == [
+        "Resource is 'nope'; expected one of group, identify, track; the default is used instead",
+        "Max. Tries is 'lots'; expected a number from 2 to 5; the default is used instead",
+    ]
     assert window.settings_form.findChild(QSpinBox, "maxTries").value() == 3
-    message = window.statusBar().currentMessage()
-    assert message.startswith("Preset 'odd': ")
-    assert "the default is used instead" in message
+    assert window.parameters()["resource"] == "identify"
+    assert window.statusBar().currentMessage().startswith("Preset 'odd': Resource is 'nope'")
 
 
 WORKFLOW_FILE = Path(__file__).parent / "data" / "n8n-workflow.json"

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from segment_gui.credentials import CredentialStore
 from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
+from segment_gui.history import History, HistoryEntry
 from segment_gui.model import (
     Preset,
     check_types,
@@ -61,28 +62,32 @@ from segment_gui.payload import (
     PayloadError,
     compose,
     describe,
+    field_label,
     new_message_id,
 )
 from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
-from segment_gui.storage import AppPaths, CredentialRecord, PresetStore, app_paths
+from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
 from segment_gui.subtitle import render_subtitle
 from segment_gui.transport import (
     SANDBOX,
     SANDBOX_WRITE_KEY,
     EndpointError,
     Response,
-    RetryPolicy,
+    SendOptions,
     is_loopback_url,
+    needs_insecure_confirmation,
     resolve_base_url,
-    send,
 )
 from segment_gui.ui.credentials_dialog import CredentialsDialog
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
+from segment_gui.ui.history_panel import HistoryPanel
 from segment_gui.ui.inbox import InboxView, SandboxBridge
+from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
 from segment_gui.ui.response_view import ResponseView, monospace_editor
+from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.workers import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -99,6 +104,12 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner(self)
         self.credential_store = CredentialStore(self.paths)
         self.preset_store = PresetStore(self.paths)
+        self.config = Config(self.paths)
+        self.history = History(self.paths)
+        self.preferences: dict[str, Any] = dict(DEFAULT_PREFERENCES)
+        self.send_controller = SendController(
+            self.runner, self.credential_store, self.history, self
+        )
         self.sandbox: SandboxCollector | None = None
         self.sandbox_bridge = SandboxBridge(self)
         self.anonymous_id = str(uuid.uuid4())
@@ -116,8 +127,18 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sandbox_bridge.received.connect(self._on_sandbox_received)
 
+        self.send_controller.started.connect(self.response_view.show_pending)
+        self.send_controller.progress.connect(self._on_send_progress)
+        self.send_controller.finished.connect(self._on_send_finished)
+        self.send_controller.failed.connect(self._on_send_failed)
+        self.send_controller.recorded.connect(self.history_panel.add)
+
         self.presets_panel.refresh()
+        self.history_panel.refresh()
         self._refresh_credentials()
+        self.runner.start(
+            self.config.preferences, self._on_preferences_loaded, self._on_config_failed
+        )
         self.endpoint.set_endpoint(SANDBOX)
         self._on_form_changed()
 
@@ -157,6 +178,12 @@ class MainWindow(QMainWindow):
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send)
         top.addWidget(self.send_button)
+        self.cancel_button = QPushButton("Cancel", central)
+        self.cancel_button.setObjectName("cancel")
+        self.cancel_button.setToolTip("Stop the send in flight (Esc)")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_send)
+        top.addWidget(self.cancel_button)
         outer.addLayout(top)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, central)
@@ -230,6 +257,11 @@ class MainWindow(QMainWindow):
         self.result_tabs.addTab(preview, "Preview")
         self.result_tabs.addTab(self.response_view, "Response")
         self.result_tabs.addTab(self.inbox, "Sandbox inbox")
+        self.history_panel = HistoryPanel(self.history, self.runner, self.result_tabs)
+        self.history_panel.resend_requested.connect(self.resend)
+        self.history_panel.open_requested.connect(self.open_history_entry)
+        self.history_panel.message.connect(self.notify)
+        self.result_tabs.addTab(self.history_panel, "History")
 
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -263,11 +295,19 @@ class MainWindow(QMainWindow):
         self._action(
             edit_menu, "Copy as curl with &write key…", None, self._on_copy_curl_with_key_triggered
         )
+        edit_menu.addSeparator()
+        self._action(
+            edit_menu, "&Preferences…", QKeySequence.StandardKey.Preferences, self.open_preferences
+        )
         request_menu = self.menuBar().addMenu("&Request")
         self.send_action = self._action(
             request_menu, "&Send", QKeySequence("Ctrl+Return"), self.send
         )
         self.send_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.cancel_action = self._action(
+            request_menu, "C&ancel send", QKeySequence("Esc"), self.cancel_send
+        )
+        self.cancel_action.setEnabled(False)
         self._action(request_menu, "&Credentials…", None, self.open_credentials_dialog)
 
     def _action(self, menu: Any, text: str, shortcut: Any, slot: Any) -> QAction:
@@ -341,20 +381,9 @@ class MainWindow(QMainWindow):
         self._update_send_enabled()
 
     def _field_label(self, path: str) -> str:
-        """A problem's field as the user sees it, e.g. "Properties row 2 Value: "."""
-        if not path:
-            return ""
-        parts = []
-        for segment in path.split("."):
-            name, _, index = segment.partition("[")
-            definitions = self.spec.fields_named(name)
-            if definitions:
-                parts.append(definitions[0].display_name)
-            elif name in ("key", "value", "valueType", "name", "timestamp", "anonymousId"):
-                parts.append(name[:1].upper() + name[1:])
-            if index:
-                parts.append(f"row {int(index.rstrip(']')) + 1}")
-        return (" ".join(parts) + ": ") if parts else f"{path}: "
+        """A problem's field as the user sees it, e.g. "Properties row 2 › Value: "."""
+        label = field_label(self.spec, path)
+        return f"{label}: " if label else ""
 
     def _endpoint_problem(self) -> str:
         """Why the chosen endpoint cannot be used, or ""."""
@@ -419,33 +448,36 @@ class MainWindow(QMainWindow):
     def _on_current_preset_changed(self, name: str | None) -> None:
         self.setWindowTitle(f"{name} – Segment GUI" if name else "Segment GUI")
 
-    def apply_preset(self, preset: Preset) -> None:
-        mismatches = check_types(list(self.spec.settings), preset.settings)
+    def apply_preset(self, preset: Preset) -> list[str]:
+        """Load a preset into the form; returns the notes shown about values it could not use."""
+        notes = []
         shown = visible_fields(
             self.spec.properties, resolve_parameters(self.spec, preset.parameters)
         )
-        mismatches += check_types(shown, preset.parameters)
-        for _name, message in mismatches:
-            self.notify(f"Preset {preset.name!r}: {message}; the default is used instead")
+        bad_parameters = dict(check_types(shown, preset.parameters))
+        bad_settings = dict(check_types(list(self.spec.settings), preset.settings))
+        for message in [*bad_parameters.values(), *bad_settings.values()]:
+            notes.append(f"{message}; the default is used instead")
+        parameters = {k: v for k, v in preset.parameters.items() if k not in bad_parameters}
+        settings = {k: v for k, v in preset.settings.items() if k not in bad_settings}
+
         self.body_mode_combo.setCurrentIndex(
             max(0, self.body_mode_combo.findData(preset.body_mode))
         )
-        self.form.set_values(preset.parameters)
-        valid = {
-            name: value
-            for name, value in preset.settings.items()
-            if name not in {name for name, _message in mismatches}
-        }
-        self.settings_form.set_values(resolve_settings(self.spec, valid))
+        self.form.set_values(parameters)
+        self.settings_form.set_values(resolve_settings(self.spec, settings))
         if preset.credential:
             index = self.credential_combo.findData(preset.credential)
             if index < 0:
-                self.notify(
-                    f"Preset {preset.name!r} uses credential {preset.credential!r}, which is not "
-                    "saved here; add it with Credentials…"
+                notes.append(
+                    f"it uses credential {preset.credential!r}, which is not saved here; add it "
+                    "with Credentials…"
                 )
             else:
                 self.credential_combo.setCurrentIndex(index)
+        if notes:
+            self.notify(f"Preset {preset.name!r}: " + " ".join(notes))
+        return notes
 
     # -- n8n and curl --------------------------------------------------------------------
 
@@ -514,6 +546,9 @@ class MainWindow(QMainWindow):
         base_url = self._target_text()
         command = curl_command(base_url, composition.message, write_key, include_key=include_key)
         QGuiApplication.clipboard().setText(command)
+        # Segment drops a second message with the same messageId, so each copy gets its own.
+        self.message_id = new_message_id()
+        self._on_form_changed()
         if include_key:
             self.notify("Copied curl command WITH the write key; treat it like a password")
         else:
@@ -562,6 +597,8 @@ class MainWindow(QMainWindow):
         index = max(0, self.credential_combo.findData(current))
         self.credential_combo.setCurrentIndex(index)
         self.credential_combo.blockSignals(False)
+        if select is not None:
+            self._on_credential_changed()
         if not records:
             self.notify(
                 "The Local sandbox is selected: Send works right away without a Segment account. "
@@ -642,20 +679,99 @@ class MainWindow(QMainWindow):
         message = composition.message
         assert message is not None  # sendable implies a message
         settings = self.settings()
-        policy = RetryPolicy(
+        job = SendJob(
+            base_url=base_url,
+            message=message,
+            credential=credential,
+            options=self.send_options(settings),
+            parameters=compact_parameters(self.spec, self.form.values()),
+            settings=settings,
+            body_mode=self.body_mode(),
+            preset=self.presets_panel.current_name,
+        )
+        self._dispatch(job)
+
+    def send_options(self, settings: dict[str, Any]) -> SendOptions:
+        return SendOptions(
+            connect_timeout=float(self.preferences["connectTimeout"]),
+            read_timeout=float(self.preferences["readTimeout"]),
             max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
             wait_ms=int(settings["waitBetweenTries"]),
         )
-        store = self.credential_store
 
-        def work() -> Response:
-            write_key = store.key(credential) if credential else SANDBOX_WRITE_KEY
-            return send(base_url, message, write_key, retry=policy)
+    def _dispatch(self, job: SendJob) -> None:
+        """Start a send, after asking when a write key would travel unencrypted."""
+        if job.credential and needs_insecure_confirmation(job.base_url):
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "Send over plain HTTP?",
+                f"{job.base_url} uses http://, so the write key of {job.credential!r} would "
+                "cross the network unencrypted. Send anyway?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                self,
+            )
+            box.setObjectName("insecureConfirmation")
+            box.setDefaultButton(QMessageBox.StandardButton.No)
 
+            def answered(button: Any) -> None:
+                if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                    self._start_send(job)
+                else:
+                    self.notify("Nothing was sent")
+
+            box.buttonClicked.connect(answered)
+            box.open()
+            return
+        self._start_send(job)
+
+    def _start_send(self, job: SendJob) -> None:
+        if self.send_controller.busy():
+            return
         self._set_sending(True)
-        self.response_view.show_pending(f"{base_url}/{message.path}")
         self.result_tabs.setCurrentWidget(self.response_view)
-        self.runner.start(work, self._on_send_finished, self._on_send_failed)
+        self.send_controller.start(job)
+
+    def cancel_send(self) -> None:
+        if self.send_controller.cancel():
+            self.notify("Cancelling the send…")
+
+    def resend(self, entry: HistoryEntry) -> None:
+        """Send a history entry's body again to its endpoint, with a new messageId."""
+        body = dict(entry.request_body)
+        if "messageId" in body:
+            body["messageId"] = new_message_id()
+        job = SendJob(
+            base_url=entry.endpoint,
+            message=Message(entry.path, body),
+            credential=entry.credential,
+            options=self.send_options(resolve_settings(self.spec, entry.settings)),
+            parameters=entry.parameters,
+            settings=entry.settings,
+            body_mode=entry.body_mode,
+            preset=entry.preset,
+        )
+        if self.send_controller.busy():
+            self.notify("A send is in flight; wait for it or press Esc to cancel it")
+            return
+        self._dispatch(job)
+
+    def open_history_entry(self, entry: HistoryEntry) -> None:
+        name = entry.preset or "history"
+        self.apply_preset(
+            Preset(
+                name=name,
+                parameters=entry.parameters,
+                credential=entry.credential,
+                settings=entry.settings,
+                body_mode=entry.body_mode,
+            )
+        )
+        self.presets_panel.current_name = None
+        self.notify(f"Opened the send of {entry.time} as a new request")
+
+    def _on_send_progress(self, text: str) -> None:
+        self.response_view.show_progress(text)
+        self.statusBar().showMessage(text, 10000)
 
     def _on_send_finished(self, response: Response) -> None:
         self.last_response = response
@@ -673,7 +789,32 @@ class MainWindow(QMainWindow):
     def _set_sending(self, sending: bool) -> None:
         self._sending = sending
         self.busy.setVisible(sending)
+        self.cancel_button.setVisible(sending)
+        self.cancel_action.setEnabled(sending)
         self._update_send_enabled()
+
+    # -- preferences ----------------------------------------------------------------------
+
+    def _on_preferences_loaded(self, preferences: dict[str, Any]) -> None:
+        self.preferences = {**DEFAULT_PREFERENCES, **preferences}
+
+    def _on_config_failed(self, error: Exception) -> None:
+        self.notify(str(error))
+
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.preferences, self)
+        dialog.saved.connect(self.save_preferences)
+        dialog.open()
+        return dialog
+
+    def save_preferences(self, values: dict[str, Any]) -> None:
+        self.preferences = {**self.preferences, **values}
+        config = self.config
+        self.runner.start(
+            lambda: config.set_preferences(values),
+            lambda _: self.notify("Preferences saved"),
+            self._on_config_failed,
+        )
 
     def is_sending(self) -> bool:
         return self._sending
@@ -691,6 +832,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the sandbox and wait for background tasks; safe to call twice."""
+        self.send_controller.cancel()
         self.runner.wait(5000)
         if self.sandbox is not None:
             self.sandbox.stop()

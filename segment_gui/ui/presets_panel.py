@@ -167,9 +167,11 @@ class PresetsPanel(QWidget):
         self.runner.start(lambda: self.store.load(name), self._on_loaded, self._on_failed)
 
     def _on_loaded(self, preset: Preset) -> None:
+        # The window reports problems with the preset's values after this message, so they
+        # are the ones left in the status bar.
+        self.message.emit(f"Loaded preset {preset.name!r}")
         self.current_name = preset.name
         self.preset_loaded.emit(preset)
-        self.message.emit(f"Loaded preset {preset.name!r}")
 
     def _on_item_activated(self, item: QListWidgetItem) -> None:
         self.load(item.text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -69,6 +70,12 @@ class ResponseView(QWidget):
 
     def show_pending(self, url: str) -> None:
         self.status_label.setText(f"Sending to {url} …")
+        self.body_view.clear()
+        self.headers_table.setRowCount(0)
+        self.attempts_view.clear()
+
+    def show_progress(self, text: str) -> None:
+        self.status_label.setText(text)
 
     def show_response(self, response: Response) -> None:
         attempts = f" · {len(response.attempts)} attempts" if len(response.attempts) > 1 else ""
@@ -76,17 +83,22 @@ class ResponseView(QWidget):
             f"{response.status} {response.reason} · {response.elapsed_ms:.0f} ms · "
             f"{len(response.body):,} bytes{attempts}"
         )
-        self.body_view.setPlainText(pretty_json(response.body))
+        notes = []
+        if response.redirect_note:
+            notes.append(response.redirect_note)
+        if response.truncated:
+            notes.append(
+                f"The body was cut at {len(response.body):,} bytes; only that part is shown."
+            )
+        if notes:
+            self.status_label.setText(self.status_label.text() + "\n" + "\n".join(notes))
+        self.body_view.setPlainText(pretty_json(response.text()))
         self.headers_table.setRowCount(len(response.headers))
         for row, (name, value) in enumerate(response.headers):
             self.headers_table.setItem(row, 0, QTableWidgetItem(name))
             self.headers_table.setItem(row, 1, QTableWidgetItem(value))
         self._show_request(response.request)
-        self.attempts_view.setPlainText(
-            "\n".join(
-                f"#{a.number}: {a.outcome} ({a.elapsed_ms:.0f} ms)" for a in response.attempts
-            )
-        )
+        self.attempts_view.setPlainText(_attempt_lines(response.attempts))
         self.tabs.setCurrentWidget(self.body_view)
 
     def show_error(self, error: Exception) -> None:
@@ -96,14 +108,19 @@ class ResponseView(QWidget):
         if isinstance(error, SendError):
             if error.request is not None:
                 self._show_request(error.request)
-            self.attempts_view.setPlainText(
-                "\n".join(
-                    f"#{a.number}: {a.outcome} ({a.elapsed_ms:.0f} ms)" for a in error.attempts
-                )
-            )
+            self.attempts_view.setPlainText(_attempt_lines(error.attempts))
 
     def _show_request(self, request: SentRequest) -> None:
         lines = [f"{request.method} {request.url}"]
         lines += [f"{name}: {value}" for name, value in request.headers.items()]
         lines += ["", pretty_json(request.body)]
         self.request_view.setPlainText("\n".join(lines))
+
+
+def _attempt_lines(attempts: list[Any]) -> str:
+    lines = []
+    for attempt in attempts:
+        waited = getattr(attempt, "waited_ms", 0.0)
+        wait = f" after waiting {waited / 1000:.1f} s" if waited else ""
+        lines.append(f"#{attempt.number}: {attempt.outcome} ({attempt.elapsed_ms:.0f} ms){wait}")
+    return "\n".join(lines)
