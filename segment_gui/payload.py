@@ -42,6 +42,7 @@ _CONTEXT_OBJECTS = {"app": "appUi", "campaign": "campaignUi", "device": "deviceU
 _INTEGRATIONS = {"all": "All", "salesforce": "Salesforce"}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _ADVANCED = "advanced.advancedUi"
+MAX_VALUE_DEPTH = 100
 # Larger integers lose precision in JavaScript, where most Segment destinations run.
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -119,6 +120,10 @@ def compose(
     keep it stable so the preview and the send agree. `message_id` is used unless the Advanced
     Message ID is fixed. `mode` selects Segment's spec or n8n's Segment node v1 body.
     """
+    too_deep = [name for name, value in values.items() if _depth(value) > MAX_VALUE_DEPTH]
+    if too_deep:
+        message = f"is nested more than {MAX_VALUE_DEPTH} levels deep; simplify the value"
+        return Composition(None, [Problem(name, message) for name in too_deep])
     parameters = resolve_parameters(spec, values)
     mismatches = check_types(visible_fields(spec.properties, parameters), values)
     if mismatches:
@@ -135,6 +140,12 @@ def compose(
     else:
         raise ValueError(f"unknown body mode {mode!r}; expected one of {sorted(BODY_MODES)}")
     composition.problems += _expression_problems(parameters)
+    if composition.message is not None:
+        try:
+            composition.message.to_bytes()
+        except UnicodeEncodeError:
+            # _size_problems already reported it; a message that cannot be encoded is not shown.
+            composition.message = None
     return composition
 
 
@@ -207,6 +218,25 @@ def field_label(spec: NodeSpec, path: str) -> str:
     return " › ".join(parts)
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, measured without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_VALUE_DEPTH:
+            return level
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def describe(problem: Problem) -> str:
     """A problem as one line for the command line: the field path, then the message."""
     return f"{problem.path}: {problem.message}" if problem.path else problem.message
@@ -238,7 +268,17 @@ def _required_problems(spec: NodeSpec, parameters: Mapping[str, Any]) -> list[Pr
 
 
 def _size_problems(message: Message) -> list[Problem]:
-    size = len(message.to_bytes())
+    try:
+        size = len(message.to_bytes())
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end].encode("unicode_escape").decode("ascii")
+        return [
+            Problem(
+                "",
+                f"the message contains text that is not valid Unicode ({bad}, a lone surrogate); "
+                "remove it from the preset",
+            )
+        ]
     if size <= MAX_MESSAGE_BYTES:
         return []
     return [
@@ -479,9 +519,29 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:20]} is too large for JSON")
+    return number
+
+
+def _strict_json(text: str) -> Any:
+    """Decode JSON text that will be re-sent: no NaN or Infinity, no overflowing numbers.
+
+    Raises json.JSONDecodeError for syntax errors and ValueError for the rest.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(
+            "the JSON is nested too deeply; keep it under a few hundred levels"
+        ) from None
+
+
 def _json_value(text: str) -> Any:
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _strict_json(text)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
@@ -501,7 +561,7 @@ def page_object(text: str) -> dict[str, Any]:
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
-            parsed = json.loads(stripped, parse_constant=_reject_constant)
+            parsed = _strict_json(stripped)
         except json.JSONDecodeError as error:
             raise ValueError(
                 f"Page is not valid JSON (line {error.lineno}, column {error.colno}: "

@@ -229,6 +229,9 @@ class PresetStore:
                 f"preset {label}: invalid JSON at line {error.lineno}, column {error.colno}: "
                 f"{error.msg}"
             ) from error
+        except (ValueError, RecursionError) as error:
+            # json.loads raises these for integers over 4300 digits and for very deep nesting.
+            raise PresetError(f"preset {label}: cannot be read as JSON: {error}") from error
         except OSError as error:
             raise PresetError(f"preset {label}: cannot read {path}: {error.strerror}") from error
         return Preset.from_json(data, label)
