@@ -277,10 +277,15 @@ def _run_preset(args: argparse.Namespace, out: TextIO) -> int:
 
     store = _preset_store()
     if args.action == "list":
+        from segment_gui.model import resolve_parameters
+        from segment_gui.spec import load_spec
+
+        spec = load_spec()
         presets, errors = store.load_all()
         for preset in presets:
             parameters = preset.parameters
-            call = f"{parameters.get('resource', '')}:{parameters.get('operation', '')}"
+            resolved = resolve_parameters(spec, parameters)
+            call = f"{resolved.get('resource', '?')}:{resolved.get('operation', '?')}"
             print(f"{preset.name}\t{call}", file=out)
         for error in errors:
             print(f"segment-gui: {error}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from segment_gui.logs import register_secret
 from segment_gui.storage import AppPaths, Config, CredentialRecord
 from segment_gui.transport import check_endpoint
 
@@ -63,6 +64,7 @@ def _translate(error: Exception, action: str, name: str) -> CredentialError:
 def store_key(name: str, write_key: str) -> None:
     from keyring.errors import KeyringError
 
+    register_secret(write_key)
     keyring = _keyring()
     try:
         keyring.set_password(KEYRING_SERVICE, name, write_key)
@@ -78,6 +80,8 @@ def read_key(name: str) -> str:
         key = keyring.get_password(KEYRING_SERVICE, name)
     except KeyringError as error:
         raise _translate(error, "read the write key of", name) from error
+    if key is not None:
+        register_secret(str(key))
     if key is None:
         raise CredentialError(
             f"The keyring has no write key for credential {name!r}; set it again with "

@@ -169,3 +169,38 @@ def test_plain_http_needs_confirmation(window: Any, qtbot: Any, home: Any) -> No
     box.button(QMessageBox.StandardButton.No).click()
     assert not window.is_sending()
     assert window.statusBar().currentMessage() == "Nothing was sent"
+
+
+class _BigHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b"x" * 6_000_000
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=latin-1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_huge_response_cut_in_view(window: Any, qtbot: Any) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BigHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        window.endpoint.set_endpoint(f"http://127.0.0.1:{server.server_port}/v1")
+        field(window, "userId").setText("u-big")
+        window.send()
+        qtbot.waitUntil(lambda: window.last_response is not None, timeout=20000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    status = window.response_view.status_label.text()
+    assert "The body was cut at 5,242,880 bytes" in status
+    assert "Only the first 1,000,000 of 5,242,880 characters are shown." in status
+    assert len(window.response_view.body_view.toPlainText()) == 1_000_000

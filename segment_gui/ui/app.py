@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib import resources
+from types import TracebackType
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from segment_gui import __version__, create_window
+from segment_gui.logs import redact
 
+logger = logging.getLogger(__name__)
 SMOKE_TEST_DELAY_MS = 300
+
+
+def _install_excepthook(app: QApplication) -> None:
+    """Log uncaught exceptions (through the key-masking log filter) and tell the user.
+
+    Without this, an exception in a Qt slot prints a raw traceback to the terminal, where a
+    write key in a local variable or message could appear unmasked.
+    """
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            app.quit()
+            return
+        logger.critical("Unexpected error", exc_info=(kind, error, trace))
+        window = app.activeWindow()
+        if window is not None and hasattr(window, "notify"):
+            window.notify(
+                f"Unexpected error: {redact(str(error))}. The details are in the log file; "
+                "please report it."
+            )
+
+    sys.excepthook = hook
 
 
 def run_app(smoke_test: bool = False) -> int:
@@ -27,7 +53,9 @@ def run_app(smoke_test: bool = False) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("io.github.segment_gui.SegmentGui")
     app.setWindowIcon(_icon())
+    _install_excepthook(app)
     window = create_window()
+    logger.info("segment-gui %s started; files under %s", __version__, window.paths.data_dir)
     window.show()
     if smoke_test:
 
@@ -38,7 +66,9 @@ def run_app(smoke_test: bool = False) -> int:
             app.exit(0 if painted else 1)
 
         QTimer.singleShot(SMOKE_TEST_DELAY_MS, finish)
-    return app.exec()
+    code = app.exec()
+    logger.info("segment-gui stopped with exit code %d", code)
+    return code
 
 
 def _icon() -> QIcon:

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 from segment_gui.transport import Response, SendError, SentRequest
 
 EMPTY_TEXT = "No response yet. Fill the form and press Send (Ctrl+Enter)."
+# Longer bodies are shown cut so the text view stays responsive; history keeps 64 KB.
+VIEW_LIMIT_CHARS = 1_000_000
 
 
 def monospace_editor(parent: QWidget, name: str) -> QPlainTextEdit:
@@ -90,9 +92,16 @@ class ResponseView(QWidget):
             notes.append(
                 f"The body was cut at {len(response.body):,} bytes; only that part is shown."
             )
+        text = response.text()
+        if len(text) > VIEW_LIMIT_CHARS:
+            notes.append(
+                f"Only the first {VIEW_LIMIT_CHARS:,} of {len(text):,} characters are shown."
+            )
+            self.body_view.setPlainText(text[:VIEW_LIMIT_CHARS])
+        else:
+            self.body_view.setPlainText(pretty_json(text))
         if notes:
             self.status_label.setText(self.status_label.text() + "\n" + "\n".join(notes))
-        self.body_view.setPlainText(pretty_json(response.text()))
         self.headers_table.setRowCount(len(response.headers))
         for row, (name, value) in enumerate(response.headers):
             self.headers_table.setItem(row, 0, QTableWidgetItem(name))
