@@ -162,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds to wait for the connection to the server (default %(default)s)",
     )
+    send.add_argument(
+        "--items",
+        metavar="FILE",
+        help="send one message per input item of FILE (.csv, .tsv, .json, .jsonl or .ndjson; "
+        "- reads JSON or JSON Lines from standard input), resolving the preset's n8n expressions "
+        "for each item, and print one result line per item, numbered from 0. Exits 1 when any "
+        "item is not sent",
+    )
+    send.add_argument(
+        "--batch",
+        action="store_true",
+        help="with --items: post the messages to /batch in as few requests as Segment's "
+        "500 KB limit allows, instead of one request per item",
+    )
+    send.add_argument(
+        "--json",
+        action="store_true",
+        help="with --items: print the whole run as one JSON report instead of result lines",
+    )
     return parser
 
 
@@ -392,7 +411,20 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
     )
 
     preset = _load_preset(args.preset)
-    message = _build(preset)
+    if args.items is None:
+        if args.batch or args.json:
+            raise CliError("--batch and --json apply to a run over items; add --items FILE")
+        message = _build(preset)
+    else:
+        from segment_gui.items import ItemsError, parse_items, read_items_file
+
+        try:
+            if args.items == "-":
+                items = parse_items(sys.stdin.read())
+            else:
+                items = read_items_file(Path(args.items))
+        except ItemsError as error:
+            raise CliError(str(error)) from error
     credential_name = args.credential or preset.credential
     try:
         if credential_name:
@@ -428,6 +460,8 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
         max_tries=int(settings["maxTries"]) if settings["retryOnFail"] else 1,
         wait_ms=int(settings["waitBetweenTries"]),
     )
+    if args.items is not None:
+        return _send_items(args, preset, items, settings, base_url, write_key, options, out)
 
     def report_progress(text: str) -> None:
         print(f"segment-gui: {text}", file=sys.stderr)
@@ -457,6 +491,112 @@ def _run_send(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _send_items(
+    args: argparse.Namespace,
+    preset: Any,
+    items: list[dict[str, Any]],
+    settings: dict[str, Any],
+    base_url: str,
+    write_key: str,
+    options: Any,
+    out: TextIO,
+) -> int:
+    """Run the preset over `items` and print each item's result or one JSON report.
+
+    The run goes on a worker thread so that Ctrl+C on the main thread can cancel it and the
+    items sent so far are still reported.
+    """
+    import http
+    import threading
+
+    from segment_gui.expressions import shared_engine
+    from segment_gui.runs import BATCH, SENT, SINGLE, ItemResult, RunReport, RunSettings, run_items
+    from segment_gui.spec import load_spec
+
+    try:
+        run_settings = RunSettings.from_settings(settings)
+    except ValueError as error:
+        raise CliError(f"preset {preset.name!r} has invalid settings: {error}") from error
+
+    def print_result(result: ItemResult) -> None:
+        if args.json:
+            return
+        if result.status == SENT:
+            try:
+                phrase = http.HTTPStatus(result.http_status or 0).phrase
+            except ValueError:
+                phrase = ""
+            where = "" if result.batch is None else f", batch {result.batch}"
+            status = f"{result.http_status} {phrase}".strip()
+            line = f"item {result.index}: sent {status} ({result.elapsed_ms:.0f} ms{where})"
+        else:
+            line = f"item {result.index}: {result.status}: {result.error}"
+        print(line, file=out, flush=True)
+
+    reports: list[RunReport] = []
+    failures: list[BaseException] = []
+    cancel = threading.Event()
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            reports.append(
+                run_items(
+                    load_spec(),
+                    preset.parameters,
+                    items,
+                    run_settings,
+                    base_url=base_url,
+                    write_key=write_key,
+                    delivery=BATCH if args.batch else SINGLE,
+                    send_options=options,
+                    engine=shared_engine(),
+                    mode=preset.body_mode,
+                    cancel=cancel,
+                    on_result=print_result,
+                )
+            )
+        except BaseException as error:  # re-raised on the main thread below
+            failures.append(error)
+        finally:
+            finished.set()
+
+    # The main thread waits on an Event, because after Ctrl+C interrupts a Thread.join, a
+    # later join can return while the thread still runs (seen with CPython 3.11).
+    worker = threading.Thread(target=run, name="segment-gui-run")
+    worker.start()
+    try:
+        while not finished.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        print("segment-gui: cancelling the run after Ctrl+C", file=sys.stderr, flush=True)
+        cancel.set()
+        try:
+            finished.wait()
+        except KeyboardInterrupt:
+            raise CliError(
+                "run stopped by a second Ctrl+C before it finished cancelling, so no report "
+                "was printed; the item in flight may have been received",
+                EXIT_FAILED,
+            ) from None
+    worker.join()
+    if failures:
+        raise failures[0]
+    report = reports[0]
+
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False), file=out)
+    counts = report.counts()
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+    print(
+        f"segment-gui: {len(report.results)} item(s): {summary} ({report.elapsed_ms:.0f} ms)",
+        file=sys.stderr,
+    )
+    if report.error:
+        print(f"segment-gui: {report.error}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _pretty(text: str) -> str:

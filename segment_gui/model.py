@@ -158,6 +158,8 @@ class Preset:
     credential: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     body_mode: str = "segment"
+    # Input items saved with the preset, like n8n's pinData; None when the preset has none.
+    items: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -170,6 +172,8 @@ class Preset:
         for name in SETTING_NAMES:
             if name in self.settings:
                 data[name] = self.settings[name]
+        if self.items is not None:
+            data["pinData"] = [{"json": item} for item in self.items]
         return data
 
     @classmethod
@@ -209,4 +213,23 @@ class Preset:
             credential=credential,
             settings=settings,
             body_mode=body_mode,
+            items=_pinned_items(data.get("pinData"), label),
         )
+
+
+def _pinned_items(data: Any, label: str) -> list[dict[str, Any]] | None:
+    """Read `pinData`: a list of `{"json": {...}}` entries, as n8n pins a node's output."""
+    if data is None:
+        return None
+    if not isinstance(data, list):
+        raise PresetError(
+            f"preset {label}: 'pinData' must be a list of {{\"json\": {{...}}}} items"
+        )
+    items = []
+    for index, entry in enumerate(data):
+        if not isinstance(entry, dict) or not isinstance(entry.get("json"), dict):
+            raise PresetError(
+                f'preset {label}: pinData item {index + 1} must look like {{"json": {{...}}}}'
+            )
+        items.append(entry["json"])
+    return items

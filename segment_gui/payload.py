@@ -124,6 +124,7 @@ def compose(
     if too_deep:
         message = f"is nested more than {MAX_VALUE_DEPTH} levels deep; simplify the value"
         return Composition(None, [Problem(name, message) for name in too_deep])
+    values = _scalars_as_text(spec, values)
     parameters = resolve_parameters(spec, values)
     mismatches = check_types(visible_fields(spec.properties, parameters), values)
     if mismatches:
@@ -216,6 +217,22 @@ def field_label(spec: NodeSpec, path: str) -> str:
         parts.append(label)
         index += 1
     return " › ".join(parts)
+
+
+def _scalars_as_text(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn numbers and booleans given for text fields into text, as JavaScript's String() does.
+
+    Expressions keep their result's type (`{{ $json.id }}` may give 42) and hand-edited presets
+    may hold numbers where n8n stores text; Segment's IDs and names are strings.
+    """
+    text_fields = {f.name for f in spec.properties if f.type == "string"}
+    result = dict(values)
+    for name, value in values.items():
+        if name in text_fields and isinstance(value, int | float) and not isinstance(value, bool):
+            result[name] = json.dumps(value)
+        elif name in text_fields and isinstance(value, bool):
+            result[name] = "true" if value else "false"
+    return result
 
 
 def _depth(value: Any) -> int:

@@ -78,6 +78,7 @@ class Field:
     rows: int = 1
     generate: str = ""
     extension: bool = False
+    no_data_expression: bool = False
     spec_path: str = ""
 
     def choice_values(self) -> list[Any]:
@@ -276,6 +277,7 @@ class _Checker:
                 f"{path}.typeOptions.generate", f"unknown generator {generate!r}; expected 'uuid'"
             )
         extension = self.flag(data, "extension", path)
+        no_data_expression = self.flag(data, "noDataExpression", path)
         if "default" not in data:
             raise self.fail(f"{path}.default", "missing")
         result = Field(
@@ -296,6 +298,7 @@ class _Checker:
             rows=rows,
             generate=generate,
             extension=extension,
+            no_data_expression=no_data_expression,
             spec_path=path,
         )
         self.default(result, f"{path}.default")

@@ -89,7 +89,7 @@ def shown_editor_names(window: Any) -> list[str]:
     editors = [window.form.editor(f.name) for f in window.form.visible_fields()]
     visible = [e for e in editors if e is not None and e.isVisibleTo(window.form)]
     visible.sort(key=lambda e: e.mapTo(window.form, e.rect().topLeft()).y())
-    return [e.objectName() for e in visible]
+    return [e.objectName().removesuffix(":field") for e in visible]
 
 
 def choose(window: Any, resource: str, operation: str) -> None:

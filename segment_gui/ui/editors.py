@@ -163,78 +163,205 @@ def create_editor(spec_field: Field, parent: QWidget | None = None) -> Any:
     return editor_class(spec_field, parent)
 
 
+EXPRESSION_TIP = "Anything inside {{ }} is JavaScript."
+
+
+class LeafField(QWidget):
+    """A leaf field as the form sees it: label, the fixed-value editor, a Fixed / Expression
+    toggle, the expression editor with its tip and live preview, messages and help text.
+
+    In expression mode the value is n8n's stored form: the text with a leading `=`. The fixed
+    editor keeps the parameter path as its objectName; the expression editor, the toggle and
+    the preview use the path with `:expression`, `:mode` and `:preview` appended.
+    """
+
+    value_changed = Signal()
+
+    def __init__(
+        self, spec_field: Field, path: str, parent: QWidget | None = None, compact: bool = False
+    ) -> None:
+        super().__init__(parent)
+        self.spec_field = spec_field
+        self.editor = create_editor(spec_field, self)
+        self.editor.setAccessibleName(spec_field.display_name)
+        if spec_field.description:
+            self.editor.setToolTip(spec_field.description)
+            self.editor.setAccessibleDescription(spec_field.description)
+        self.setFocusProxy(self.editor)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 2)
+        layout.setSpacing(2)
+        text = spec_field.display_name + (" *" if spec_field.required else "")
+        if spec_field.required:
+            self.editor.setAccessibleDescription(f"Required. {spec_field.description}".strip())
+
+        self.mode_button = QToolButton(self)
+        self.mode_button.setText("fx")
+        self.mode_button.setCheckable(True)
+        self.mode_button.setToolTip("Switch between a fixed value and an n8n expression")
+        self.mode_button.setAccessibleName(f"Expression mode for {spec_field.display_name}")
+        self.mode_button.toggled.connect(self._on_mode_toggled)
+        # n8n's noDataExpression: the resource and operation selectors take fixed values only.
+        self.mode_button.setVisible(not spec_field.no_data_expression)
+        self.expression_edit = QLineEdit(self)
+        self.expression_edit.setPlaceholderText("{{ $json.field }}")
+        self.expression_edit.setAccessibleName(f"{spec_field.display_name} expression")
+        self.expression_edit.setVisible(False)
+        self.expression_edit.textChanged.connect(self.value_changed)
+
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        if isinstance(self.editor, BooleanEditor):
+            self.editor.setText(text)
+        elif compact:
+            if isinstance(self.editor, QLineEdit):
+                self.editor.setPlaceholderText(spec_field.placeholder or text)
+        else:
+            label = QLabel(text, self)
+            label.setBuddy(self.editor)
+            if spec_field.required:
+                label.setToolTip("Required")
+            layout.addWidget(label)
+        row.addWidget(self.editor, 1)
+        row.addWidget(self.expression_edit, 1)
+        if spec_field.generate == "uuid" and not compact:
+            self.generate_button = _generate_button(self.editor, self)
+            row.addWidget(self.generate_button)
+        row.addWidget(self.mode_button)
+        layout.addLayout(row)
+
+        self.tip_label = QLabel(EXPRESSION_TIP, self)
+        self.tip_label.setVisible(False)
+        layout.addWidget(self.tip_label)
+        self.preview_label = QLabel(self)
+        self.preview_label.setWordWrap(True)
+        self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview_label.setVisible(False)
+        layout.addWidget(self.preview_label)
+        self.message_label = QLabel(self)
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setVisible(False)
+        layout.addWidget(self.message_label)
+        # The form shows validation results and hints for this field under it.
+        self.editor.message_label = self.message_label
+        if spec_field.description and not compact:
+            help_label = QLabel(spec_field.description, self)
+            help_label.setWordWrap(True)
+            help_label.setObjectName(f"{path}:help")
+            font = QFont(help_label.font())
+            font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
+            help_label.setFont(font)
+            layout.addWidget(help_label)
+        self.editor.value_changed.connect(self._on_fixed_changed)
+        self.set_path(path)
+
+    def set_path(self, path: str) -> None:
+        self.setObjectName(f"{path}:field")
+        self.editor.set_path(path)
+        self.expression_edit.setObjectName(f"{path}:expression")
+        self.mode_button.setObjectName(f"{path}:mode")
+        self.preview_label.setObjectName(f"{path}:preview")
+
+    def is_expression(self) -> bool:
+        return self.mode_button.isChecked()
+
+    def value(self) -> Any:
+        if self.is_expression():
+            return "=" + self.expression_edit.text()
+        return self.editor.value()
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(value, str) and value.startswith("="):
+            self.expression_edit.setText(value[1:])
+            self._show_mode(True)
+            return
+        self._show_mode(False)
+        self.editor.set_value(value)
+
+    def set_expression_mode(self, expression: bool) -> None:
+        self.mode_button.setChecked(expression)
+
+    def show_preview(self, text: str) -> None:
+        self.preview_label.setText(text)
+        self.preview_label.setVisible(self.is_expression() and bool(text))
+
+    def _show_mode(self, expression: bool) -> None:
+        self.mode_button.blockSignals(True)
+        self.mode_button.setChecked(expression)
+        self.mode_button.blockSignals(False)
+        self.editor.setVisible(not expression)
+        self.expression_edit.setVisible(expression)
+        self.tip_label.setVisible(expression)
+        if not expression:
+            self.preview_label.setVisible(False)
+
+    def _on_mode_toggled(self, expression: bool) -> None:
+        if expression:
+            # As in n8n, the fixed value becomes the start of the expression.
+            fixed = self.editor.value()
+            self.expression_edit.setText("" if fixed in ("", None) else _literal(fixed))
+        else:
+            self.editor.set_value(_fixed_from(self.expression_edit.text(), self.spec_field))
+        self._show_mode(expression)
+        (self.expression_edit if expression else self.editor).setFocus()
+        self.value_changed.emit()
+
+    def _on_fixed_changed(self) -> None:
+        if not self.is_expression():
+            self.value_changed.emit()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _fixed_from(text: str, spec_field: Field) -> Any:
+    """The fixed value to show when leaving expression mode: the text when it holds no
+    `{{ }}` and fits the field, else the field's default."""
+    if "{{" in text:
+        return spec_field.default
+    if spec_field.type == "boolean":
+        return text.strip().lower() == "true"
+    if spec_field.type == "number":
+        try:
+            return float(text) if "." in text else int(text)
+        except ValueError:
+            return spec_field.default
+    return text
+
+
 def create_labelled_editor(
     spec_field: Field, path: str, parent: QWidget | None = None, compact: bool = False
 ) -> tuple[QWidget, Any]:
-    """Create an editor with its label and help text; returns (container, editor).
+    """Create the editor for a field; returns (widget to lay out, editor with the contract).
 
     `compact` (collection rows laid out on one line) puts the label in the placeholder and
     leaves the description to the tooltip.
     """
-    editor = create_editor(spec_field, parent)
-    editor.set_path(path)
-    editor.setAccessibleName(spec_field.display_name)
-    if spec_field.description:
-        editor.setToolTip(spec_field.description)
-        editor.setAccessibleDescription(spec_field.description)
-    if isinstance(editor, FixedCollectionEditor):
-        return editor, editor
-
-    container = QWidget(parent)
-    layout = QVBoxLayout(container)
-    layout.setContentsMargins(0, 2, 0, 2)
-    layout.setSpacing(2)
-    text = spec_field.display_name
-    if spec_field.required:
-        text += " *"
-        editor.setAccessibleDescription(f"Required. {spec_field.description}".strip())
-    if isinstance(editor, BooleanEditor):
-        editor.setText(text)
-        layout.addWidget(editor)
-    elif compact:
-        if isinstance(editor, QLineEdit):
-            editor.setPlaceholderText(spec_field.placeholder or text)
-        layout.addWidget(editor)
-    else:
-        label = QLabel(text, container)
-        label.setBuddy(editor)
-        if spec_field.required:
-            label.setToolTip("Required")
-        layout.addWidget(label)
-        if spec_field.generate == "uuid":
-            layout.addLayout(_with_generate_button(editor, container))
-        else:
-            layout.addWidget(editor)
-    message = QLabel(container)
-    message.setWordWrap(True)
-    message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    message.setVisible(False)
-    layout.addWidget(message)
-    # The form shows validation results and hints for this field here.
-    editor.message_label = message
-    if spec_field.description and not compact:
-        help_label = QLabel(spec_field.description, container)
-        help_label.setWordWrap(True)
-        help_label.setObjectName(f"{path}:help")
-        font = QFont(help_label.font())
-        font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
-        help_label.setFont(font)
-        layout.addWidget(help_label)
-    return container, editor
+    if spec_field.type == "fixedCollection":
+        collection = FixedCollectionEditor(spec_field, parent)
+        collection.set_path(path)
+        collection.setAccessibleName(spec_field.display_name)
+        if spec_field.description:
+            collection.setToolTip(spec_field.description)
+        return collection, collection
+    field_widget = LeafField(spec_field, path, parent, compact)
+    return field_widget, field_widget
 
 
-def _with_generate_button(editor: StringEditor, parent: QWidget) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
-    row.addWidget(editor, 1)
+def _generate_button(editor: StringEditor, parent: QWidget) -> QToolButton:
     button = QToolButton(parent)
     button.setText("Generate")
     button.setToolTip(f"Fill {editor.spec_field.display_name} with a new random UUID")
     button.setAccessibleName(f"Generate {editor.spec_field.display_name}")
     button.clicked.connect(lambda: editor.setText(str(uuid.uuid4())))
     editor.generate_button = button
-    row.addWidget(button)
-    return row
+    return button
 
 
 class _OptionGroup(QFrame):

@@ -33,7 +33,9 @@ from PySide6.QtWidgets import (
 
 from segment_gui.credentials import CredentialStore
 from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
+from segment_gui.expressions import ExpressionEngine, is_expression, shared_engine
 from segment_gui.history import History, HistoryEntry
+from segment_gui.items import ItemsError, check_pin_size
 from segment_gui.model import (
     Preset,
     check_types,
@@ -60,11 +62,13 @@ from segment_gui.payload import (
     Composition,
     Message,
     PayloadError,
+    Problem,
     compose,
     describe,
     field_label,
     new_message_id,
 )
+from segment_gui.runs import RunReport, RunSettings, run_items
 from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
@@ -80,19 +84,24 @@ from segment_gui.transport import (
     resolve_base_url,
 )
 from segment_gui.ui.credentials_dialog import CredentialsDialog
+from segment_gui.ui.editors import LeafField
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.history_panel import HistoryPanel
 from segment_gui.ui.inbox import InboxView, SandboxBridge
+from segment_gui.ui.input_panel import InputPanel
 from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
 from segment_gui.ui.response_view import ResponseView, monospace_editor
+from segment_gui.ui.run_panel import RunPanel
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.workers import TaskRunner
 
 logger = logging.getLogger(__name__)
 
 NO_CREDENTIAL = ""
+# Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
+PREVIEW_TIMEOUT_MS = 250
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
 
 
@@ -262,6 +271,17 @@ class MainWindow(QMainWindow):
         self.history_panel.open_requested.connect(self.open_history_entry)
         self.history_panel.message.connect(self.notify)
         self.result_tabs.addTab(self.history_panel, "History")
+        self.input_panel = InputPanel(self.runner, self.result_tabs)
+        self.input_panel.items_changed.connect(self._on_form_changed)
+        self.input_panel.selected_changed.connect(lambda _index: self._on_form_changed())
+        self.input_panel.message.connect(self.notify)
+        self.run_panel = RunPanel(self.runner, self.result_tabs)
+        self.run_panel.run_requested.connect(self.run_all)
+        self.run_panel.finished.connect(self._on_run_finished)
+        self.run_panel.failed.connect(lambda error: self.notify(f"Run failed: {error}"))
+        self.result_tabs.insertTab(0, self.input_panel, "Input")
+        self.result_tabs.addTab(self.run_panel, "Run")
+        self.result_tabs.setCurrentIndex(1)
 
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -331,14 +351,42 @@ class MainWindow(QMainWindow):
         return str(self.body_mode_combo.currentData())
 
     def compose(self) -> Composition:
-        """The message the form describes now, with its problems and field hints."""
-        return compose(
+        """The message the form describes for the selected input item, with its problems and
+        field hints. Expressions are evaluated first; their errors become problems."""
+        values, expression_errors = self._resolve_expressions()
+        composition = compose(
             self.spec,
-            self.form.values(),
+            values,
             anonymous_id=self.anonymous_id,
             message_id=self.message_id,
             mode=self.body_mode(),
         )
+        composition.problems[:0] = [
+            Problem(path, f"expression failed: {error}")
+            for path, error in expression_errors.items()
+        ]
+        return composition
+
+    def _resolve_expressions(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Evaluate the form's expressions for the selected item; show results under fields."""
+        values = self.form.values()
+        fields = [f for f in self.form.findChildren(LeafField) if f.is_expression()]
+        if not fields and not _holds_expression(values):
+            return values, {}
+        engine = shared_engine()
+        resolved, errors = engine.resolve(
+            values,
+            item=self.input_panel.selected_item(),
+            item_index=self.input_panel.selected_index(),
+            timeout_ms=PREVIEW_TIMEOUT_MS,
+        )
+        for leaf in fields:
+            path = leaf.editor.objectName()
+            if path in errors:
+                leaf.show_preview(f"Error: {errors[path]}")
+            else:
+                leaf.show_preview("→ " + _preview_text(value_at(resolved, path)))
+        return resolved, errors
 
     def current_message(self) -> Message:
         """The message Send would post; raises PayloadError while the form has errors."""
@@ -349,7 +397,7 @@ class MainWindow(QMainWindow):
 
     def _on_form_changed(self) -> None:
         parameters = self.parameters()
-        self.subtitle_label.setText(render_subtitle(self.spec.subtitle, parameters))
+        self.subtitle_label.setText(self._subtitle(parameters))
         composition = self.compose()
         self._composition = composition
         message = composition.message
@@ -379,6 +427,14 @@ class MainWindow(QMainWindow):
         self.preview_status.setText("\n".join(lines))
         self.form.show_diagnostics(composition.problems, composition.hints)
         self._update_send_enabled()
+
+    def _subtitle(self, parameters: dict[str, Any]) -> str:
+        """The node subtitle from the spec's expression, by the expression engine once it has
+        started (it starts on a worker thread after the window opens)."""
+        engine = shared_engine()
+        if engine.started:
+            return engine.render_subtitle(self.spec.subtitle, parameters)
+        return render_subtitle(self.spec.subtitle, parameters)
 
     def _field_label(self, path: str) -> str:
         """A problem's field as the user sees it, e.g. "Properties row 2 › Value: "."""
@@ -443,7 +499,20 @@ class MainWindow(QMainWindow):
             credential=credential,
             settings=self.settings(),
             body_mode=self.body_mode(),
+            items=self._items_to_pin(),
         )
+
+    def _items_to_pin(self) -> list[dict[str, Any]] | None:
+        """Input items to save with a preset, or None (with a note) when they are too large."""
+        if not self.input_panel.has_input():
+            return None
+        items = self.input_panel.items()
+        try:
+            check_pin_size(items)
+        except ItemsError as error:
+            self.notify(f"Input items not saved with the preset: {error}")
+            return None
+        return items
 
     def _on_current_preset_changed(self, name: str | None) -> None:
         self.setWindowTitle(f"{name} – Segment GUI" if name else "Segment GUI")
@@ -464,6 +533,7 @@ class MainWindow(QMainWindow):
         self.body_mode_combo.setCurrentIndex(
             max(0, self.body_mode_combo.findData(preset.body_mode))
         )
+        self.input_panel.set_items(preset.items, "the preset")
         self.form.set_values(parameters)
         self.settings_form.set_values(resolve_settings(self.spec, settings))
         if preset.credential:
@@ -819,6 +889,63 @@ class MainWindow(QMainWindow):
     def is_sending(self) -> bool:
         return self._sending
 
+    # -- runs over input items ------------------------------------------------------------
+
+    def run_all(self) -> None:
+        """Send one message per input item, as n8n runs a node over its input."""
+        if self.run_panel.is_running() or self.send_controller.busy():
+            self.notify("A send or run is in progress; wait for it or cancel it")
+            return
+        endpoint_problem = self._endpoint_problem()
+        if endpoint_problem:
+            self.notify(f"Cannot run: {endpoint_problem}")
+            return
+        try:
+            base_url = self._base_url()
+        except EndpointError as error:
+            self.notify(str(error))
+            return
+        credential = self.credential_combo.currentData() or None
+        if credential is None and not is_loopback_url(base_url):
+            self.notify(f"Running against {base_url} needs a write key: choose a credential")
+            return
+        spec, values, items = self.spec, self.form.values(), self.input_panel.items()
+        settings = RunSettings.from_settings(self.settings())
+        options = self.send_options(self.settings())
+        delivery, mode, store = self.run_panel.delivery(), self.body_mode(), self.credential_store
+
+        def work(cancel: Any, on_progress: Any, on_result: Any) -> RunReport:
+            write_key = store.key(credential) if credential else SANDBOX_WRITE_KEY
+            engine = ExpressionEngine()
+            try:
+                return run_items(
+                    spec,
+                    values,
+                    items,
+                    settings,
+                    base_url=base_url,
+                    write_key=write_key,
+                    delivery=delivery,
+                    send_options=options,
+                    engine=engine,
+                    mode=mode,
+                    cancel=cancel,
+                    on_progress=on_progress,
+                    on_result=on_result,
+                )
+            finally:
+                engine.close()
+
+        self.result_tabs.setCurrentWidget(self.run_panel)
+        total = 1 if settings.execute_once else len(items)
+        self.run_panel.start(work, total)
+
+    def _on_run_finished(self, report: RunReport) -> None:
+        self.notify(
+            f"Run {'cancelled' if report.cancelled else 'finished'}: {len(report.sent()):,} sent, "
+            f"{len(report.failed()):,} failed"
+        )
+
     # -- notifications and shutdown -------------------------------------------------------
 
     def notify(self, text: str) -> None:
@@ -833,10 +960,36 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the sandbox and wait for background tasks; safe to call twice."""
         self.send_controller.cancel()
+        self.run_panel.cancel()
         self.runner.wait(5000)
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
+
+
+def _holds_expression(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_expression(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_expression(item) for item in value)
+    return is_expression(value)
+
+
+def value_at(values: Any, path: str) -> Any:
+    """The value at a parameter path such as `properties.propertiesUi[0].value`, or None."""
+    current = values
+    for segment in path.split("."):
+        name, _, index = segment.partition("[")
+        current = current.get(name) if isinstance(current, dict) else None
+        if index and isinstance(current, list):
+            position = int(index.rstrip("]"))
+            current = current[position] if position < len(current) else None
+    return current
+
+
+def _preview_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:

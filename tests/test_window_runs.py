@@ -1,0 +1,169 @@
+"""Input items, expressions and runs in the window, against the real engine and sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QPushButton, QToolButton
+
+ITEMS = [
+    {"id": "u-1", "email": "ada@example.com", "plan": "pro", "seats": 3},
+    {"id": "u-2", "email": "bob@example.com", "plan": "free", "seats": 1},
+    {"id": "u-3", "email": "cy@example.com", "plan": "pro", "seats": 12},
+]
+
+
+def line(window: Any, path: str) -> QLineEdit:
+    widget = window.findChild(QLineEdit, path)
+    assert widget is not None, path
+    return widget
+
+
+def preview(window: Any) -> dict[str, Any]:
+    return json.loads(window.preview.toPlainText())
+
+
+def expression(window: Any, path: str, text: str) -> None:
+    toggle = window.findChild(QToolButton, f"{path}:mode")
+    assert toggle is not None, path
+    toggle.setChecked(True)
+    line(window, f"{path}:expression").setText(text)
+
+
+def paste_items(window: Any, items: list[dict[str, Any]]) -> None:
+    window.input_panel.text_edit.setPlainText(json.dumps(items))
+    assert window.input_panel.apply_text()
+
+
+def track_event(window: Any) -> None:
+    combo = window.form.findChild(QComboBox, "resource")
+    combo.setCurrentIndex(combo.findData("track"))
+
+
+def test_input_paste_and_count(window: Any) -> None:
+    paste_items(window, ITEMS)
+    assert window.input_panel.status_label.text() == "3 items from pasted text"
+    assert window.input_panel.table.rowCount() == 3
+    assert window.input_panel.table.horizontalHeaderItem(1).text() == "email"
+
+
+def test_input_invalid_changes_nothing(window: Any) -> None:
+    paste_items(window, ITEMS)
+    window.input_panel.text_edit.setPlainText('[{"id": 1},\n {"id": }]')
+    assert not window.input_panel.apply_text()
+    text = window.input_panel.status_label.text()
+    assert text.startswith("Input not applied: ")
+    assert "line 2" in text
+    assert window.input_panel.items() == ITEMS
+
+
+def test_no_input_one_empty_item(window: Any) -> None:
+    assert window.input_panel.items() == [{}]
+    assert "one empty item" in window.input_panel.status_label.text()
+
+
+def test_expression_preview_per_item(window: Any) -> None:
+    track_event(window)
+    paste_items(window, ITEMS)
+    expression(window, "userId", "{{ $json.id }}")
+    expression(window, "event", "{{ $json.plan === 'pro' ? 'Pro Seen' : 'Free Seen' }}")
+    tip = window.findChild(QLineEdit, "event:expression").parentWidget().tip_label
+    assert tip.text() == "Anything inside {{ }} is JavaScript."
+    assert tip.isVisibleTo(window)
+    assert window.form.values()["userId"] == "={{ $json.id }}"
+    assert preview(window)["userId"] == "u-1"
+    assert preview(window)["event"] == "Pro Seen"
+    preview_label = window.findChild(QLineEdit, "userId:expression").parentWidget().preview_label
+    assert preview_label.text() == "→ u-1"
+    window.input_panel.item_spin.setValue(2)
+    assert preview(window)["userId"] == "u-2"
+    assert preview(window)["event"] == "Free Seen"
+    assert preview_label.text() == "→ u-2"
+
+
+def test_expression_in_collection_row(window: Any) -> None:
+    track_event(window)
+    line(window, "event").setText("Seats Counted")
+    paste_items(window, ITEMS)
+    window.findChild(QPushButton, "properties:add").click()
+    line(window, "properties.propertiesUi[0].key").setText("seats")
+    expression(window, "properties.propertiesUi[0].value", "{{ $json.seats * 2 }}")
+    assert preview(window)["properties"] == {"seats": 6}
+
+
+def test_expression_on_boolean_field(window: Any) -> None:
+    window.findChild(QPushButton, "context:add").click()
+    paste_items(window, ITEMS)
+    expression(window, "context.contextUi.active", "{{ $json.plan === 'pro' }}")
+    assert window.findChild(QCheckBox, "context.contextUi.active").isHidden()
+    assert preview(window)["context"]["active"] is True
+
+
+def test_expression_error_shown_and_blocks(window: Any) -> None:
+    paste_items(window, ITEMS)
+    expression(window, "userId", "{{ $json.missing.id }}")
+    label = window.findChild(QLineEdit, "userId:expression").parentWidget().preview_label
+    assert label.text().startswith("Error: ")
+    assert "TypeError" in label.text()
+    assert not window.send_button.isEnabled()
+    assert "expression failed" in window.preview_status.text()
+
+
+def test_runaway_expression_stays_responsive(window: Any, qtbot: Any) -> None:
+    expression(window, "userId", "{{ (() => { while (true) {} })() }}")
+    label = window.findChild(QLineEdit, "userId:expression").parentWidget().preview_label
+    assert label.text().startswith("Error: ")
+    line(window, "userId:expression").setText("{{ 'ok' }}")
+    assert preview(window)["userId"] == "ok"
+
+
+def test_expression_toggle_back_to_fixed(window: Any) -> None:
+    line(window, "userId").setText("fixed-1")
+    toggle = window.findChild(QToolButton, "userId:mode")
+    toggle.setChecked(True)
+    assert line(window, "userId:expression").text() == "fixed-1"
+    assert window.form.values()["userId"] == "=fixed-1"
+    toggle.setChecked(False)
+    assert line(window, "userId").text() == "fixed-1"
+    assert window.form.values()["userId"] == "fixed-1"
+
+
+def test_run_over_items_to_sandbox(window: Any, qtbot: Any) -> None:
+    track_event(window)
+    paste_items(window, ITEMS)
+    expression(window, "userId", "{{ $json.id }}")
+    expression(window, "event", "{{ 'Plan ' + $json.plan }}")
+    window.findChild(QPushButton, "runStart").click()
+    qtbot.waitUntil(lambda: window.run_panel.report is not None, timeout=20000)
+    report = window.run_panel.report
+    assert report.sent() == [0, 1, 2]
+    received = [m.message for m in window.sandbox.messages()]
+    assert [m["userId"] for m in received] == ["u-1", "u-2", "u-3"]
+    assert [m["event"] for m in received] == ["Plan pro", "Plan free", "Plan pro"]
+    assert window.run_panel.table.rowCount() == 3
+    assert window.run_panel.status_label.text().startswith("Run finished in ")
+
+
+def test_run_batch_delivery(window: Any, qtbot: Any) -> None:
+    paste_items(window, [{"id": f"u-{i}"} for i in range(50)])
+    expression(window, "userId", "{{ $json.id }}")
+    combo = window.findChild(QComboBox, "runDelivery")
+    combo.setCurrentIndex(combo.findData("batch"))
+    window.run_all()
+    qtbot.waitUntil(lambda: window.run_panel.report is not None, timeout=20000)
+    assert len(window.run_panel.report.sent()) == 50
+    assert {m.endpoint for m in window.sandbox.messages()} == {"batch"}
+    assert len(window.sandbox.messages()) == 50
+
+
+def test_preset_keeps_items(window: Any, qtbot: Any, home: Path) -> None:
+    paste_items(window, ITEMS)
+    window.presets_panel.save_named("with items")
+    qtbot.waitUntil(lambda: window.presets_panel.names() == ["with items"], timeout=5000)
+    stored = json.loads((home / "presets" / "with items.json").read_text(encoding="utf-8"))
+    assert stored["pinData"] == [{"json": item} for item in ITEMS]
+    window.input_panel.clear()
+    window.presets_panel.load("with items")
+    qtbot.waitUntil(lambda: window.input_panel.items() == ITEMS, timeout=5000)
