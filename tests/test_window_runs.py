@@ -167,3 +167,17 @@ def test_preset_keeps_items(window: Any, qtbot: Any, home: Path) -> None:
     window.input_panel.clear()
     window.presets_panel.load("with items")
     qtbot.waitUntil(lambda: window.input_panel.items() == ITEMS, timeout=5000)
+
+
+def test_run_stop_workflow_reported(window: Any, qtbot: Any) -> None:
+    track_event(window)
+    paste_items(window, [{"event": "A"}, {"event": ""}, {"event": "C"}])
+    expression(window, "event", "{{ $json.event }}")
+    window.run_all()
+    qtbot.waitUntil(lambda: window.run_panel.report is not None, timeout=20000)
+    report = window.run_panel.report
+    assert report.sent() == [0]
+    assert report.stopped_at == 1
+    status = window.run_panel.status_label.text()
+    assert status.startswith("Run stopped at item 2 (On Error: Stop Workflow)")
+    assert "Event is required" in status

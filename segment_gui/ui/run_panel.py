@@ -174,10 +174,15 @@ class RunPanel(QWidget):
         self.report = report
         sent, failed = len(report.sent()), len(report.failed())
         state = "cancelled" if report.cancelled else "finished"
-        self.status_label.setText(
+        if report.stopped_at is not None:
+            state = f"stopped at item {report.stopped_at + 1} (On Error: Stop Workflow)"
+        text = (
             f"Run {state} in {report.elapsed_ms / 1000:,.1f} s: {sent:,} sent, {failed:,} failed, "
             f"{len(report.results) - sent - failed:,} not sent."
         )
+        if report.stopped and report.error:
+            text += f"\n{report.error}"
+        self.status_label.setText(text)
         self.progress_bar.setValue(self.progress_bar.maximum() if not report.cancelled else sent)
         if report.errors:
             self.errors_view.setPlainText(json.dumps(report.errors, indent=2, ensure_ascii=False))
@@ -205,7 +210,11 @@ def _results_table(parent: QWidget, name: str) -> QTableWidget:
     table = QTableWidget(0, len(COLUMNS), parent)
     table.setObjectName(name)
     table.setHorizontalHeaderLabels(COLUMNS)
-    table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+    header = table.horizontalHeader()
+    for column in range(4):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
