@@ -10,6 +10,7 @@ unhandled error, and it still accepts a valid message at the end.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import json
 import logging
@@ -97,8 +98,11 @@ def exchange(collector: SandboxCollector, data: bytes, *, half_close: bool = Tru
             connection.sendall(data)
             if half_close:
                 connection.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # The server replied and closed the connection before reading all of it.
+        except OSError as error:
+            # The server replied and closed the connection before reading all of it; the
+            # shutdown then races with the close and may report ENOTCONN.
+            if error.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                raise
         while True:
             try:
                 chunk = connection.recv(65536)

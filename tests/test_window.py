@@ -570,3 +570,92 @@ def test_window_copy_as_curl_masks_key(window: Any) -> None:
     assert "sandbox-write-key" not in command
     assert command.startswith(f"curl -sS {window.sandbox_url()}/identify")
     assert window.copy_as_curl(True, "wk_visible").count("wk_visible") == 1
+
+
+def test_window_find_in_response(window: Any, qtbot: Any) -> None:
+    window.show()
+    line(window, "userId").setText("u-find")
+    window.send()
+    qtbot.waitUntil(lambda: window.last_response is not None, timeout=10000)
+    view = window.response_view
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(line(window, "userId"), Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert view.find_edit.hasFocus()
+    view.find_edit.setText("success")
+    assert view.match_label.text() == "1 match"
+    assert view.body_view.textCursor().selectedText() == "success"
+    view.find_edit.setText("zzz")
+    assert view.match_label.text() == "0 matches"
+
+
+def test_window_response_raw_and_save(window: Any, qtbot: Any, tmp_path: Path) -> None:
+    line(window, "userId").setText("u-raw")
+    window.send()
+    qtbot.waitUntil(lambda: window.last_response is not None, timeout=10000)
+    view = window.response_view
+    assert view.body_view.toPlainText() == '{\n  "success": true\n}'
+    view.pretty_box.setChecked(False)
+    assert view.body_view.toPlainText() == window.last_response.text()
+    target = tmp_path / "body.json"
+    view.save_body(target)
+    assert target.read_bytes() == window.last_response.body
+    assert view.status_label.text().startswith("Saved ")
+
+
+def test_window_ctrl_p_focuses_filter(window: Any, qtbot: Any) -> None:
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(line(window, "userId"), Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    assert window.presets_panel.filter_edit.hasFocus()
+
+
+def test_window_state_restored(qtbot: Any, home: Path) -> None:
+    from segment_gui import create_window
+
+    first = create_window(home)
+    qtbot.addWidget(first)
+    qtbot.waitUntil(lambda: not first.runner.busy(), timeout=5000)
+    first.show()
+    first.resize(700, 500)
+    first.splitter.setSizes([300, 500, 500])
+    first.endpoint.set_endpoint("http://127.0.0.1:9/v1")
+    first.presets_panel.save_named("remember me")
+    qtbot.waitUntil(lambda: first.presets_panel.names() == ["remember me"], timeout=5000)
+    sizes = first.splitter.sizes()
+    size = (first.width(), first.height())
+    first.close()
+
+    second = create_window(home)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(lambda: second.presets_panel.current_name == "remember me", timeout=5000)
+    assert second.endpoint.endpoint() == "http://127.0.0.1:9/v1"
+    assert (second.width(), second.height()) == size
+    assert second.splitter.sizes() == sizes
+    assert second.windowTitle() == "remember me – Segment GUI"
+    second.shutdown()
+
+
+def test_window_drop_imports(window: Any, qtbot: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    preset_file = tmp_path / "shared.json"
+    preset_file.write_text(
+        json.dumps({"formatVersion": 1, "name": "shared", "parameters": {"userId": "d"}}),
+        encoding="utf-8",
+    )
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(preset_file)), QUrl.fromLocalFile(str(WORKFLOW_FILE))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: len(window.presets_panel.names()) == 3, timeout=5000)
+    assert "shared" in window.presets_panel.names()

@@ -13,8 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -51,6 +58,7 @@ from segment_gui.n8n_workflow import (
     WorkflowImport,
     export_notices,
     export_workflow,
+    free_preset_name,
     import_presets,
     parse_workflow,
     read_workflow_file,
@@ -127,10 +135,13 @@ class MainWindow(QMainWindow):
         self._credentials: list[CredentialRecord] = []
         self._sending = False
         self._composition: Composition | None = None
+        self._pending_credential = ""
+        self._pending_preset = ""
         self.last_import_report: ImportReport | None = None
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
         self.resize(1360, 820)
         self._build_widgets()
         self._build_menus()
@@ -148,7 +159,17 @@ class MainWindow(QMainWindow):
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
         )
+        # The subtitle is an expression, so the engine starts now, off the GUI thread.
+        self.runner.start(
+            lambda: shared_engine().render_subtitle(self.spec.subtitle, {}),
+            lambda _subtitle: self._on_form_changed(),
+            lambda error: self.notify(f"The expression engine did not start: {error}"),
+        )
+        self.window_state = QSettings(
+            str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
+        )
         self.endpoint.set_endpoint(SANDBOX)
+        self._restore_state()
         self._on_form_changed()
 
     # -- layout ---------------------------------------------------------------------------
@@ -196,9 +217,12 @@ class MainWindow(QMainWindow):
         outer.addLayout(top)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        splitter.setObjectName("mainSplitter")
+        self.splitter = splitter
         self.presets_panel = PresetsPanel(self.preset_store, self.runner, self.snapshot, splitter)
         self.presets_panel.preset_loaded.connect(self.apply_preset)
         self.presets_panel.current_changed.connect(self._on_current_preset_changed)
+        self.presets_panel.listed.connect(self._on_presets_listed)
         self.presets_panel.message.connect(self.notify)
 
         middle = QWidget(splitter)
@@ -315,6 +339,11 @@ class MainWindow(QMainWindow):
         self._action(
             edit_menu, "Copy as curl with &write key…", None, self._on_copy_curl_with_key_triggered
         )
+        edit_menu.addSeparator()
+        find = QKeySequence.StandardKey.Find
+        self._action(edit_menu, "&Find in response", find, self._on_find_triggered)
+        filter_keys = QKeySequence("Ctrl+P")
+        self._action(edit_menu, "Filter &presets", filter_keys, self._on_filter_presets_triggered)
         edit_menu.addSeparator()
         self._action(
             edit_menu, "&Preferences…", QKeySequence.StandardKey.Preferences, self.open_preferences
@@ -664,6 +693,12 @@ class MainWindow(QMainWindow):
         self.credential_combo.addItem(NO_CREDENTIAL_LABEL, NO_CREDENTIAL)
         for record in records:
             self.credential_combo.addItem(record.name, record.name)
+        if select is None and self._pending_credential:
+            select, current, self._pending_credential = (
+                self._pending_credential,
+                self._pending_credential,
+                "",
+            )
         index = max(0, self.credential_combo.findData(current))
         self.credential_combo.setCurrentIndex(index)
         self.credential_combo.blockSignals(False)
@@ -800,6 +835,14 @@ class MainWindow(QMainWindow):
         self._set_sending(True)
         self.result_tabs.setCurrentWidget(self.response_view)
         self.send_controller.start(job)
+
+    def _on_find_triggered(self) -> None:
+        self.result_tabs.setCurrentWidget(self.response_view)
+        self.response_view.focus_find()
+
+    def _on_filter_presets_triggered(self) -> None:
+        self.presets_panel.filter_edit.setFocus()
+        self.presets_panel.filter_edit.selectAll()
 
     def cancel_send(self) -> None:
         if self.send_controller.cancel():
@@ -957,8 +1000,84 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
+    # -- window state ---------------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        """Restore geometry, splitter sizes and the last endpoint; the last credential and
+        preset are selected once their lists have loaded."""
+        state = self.window_state
+        geometry = state.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        sizes = state.value("splitter")
+        if isinstance(sizes, list) and all(str(size).isdigit() for size in sizes):
+            self.splitter.setSizes([int(size) for size in sizes])
+        endpoint = state.value("endpoint")
+        if isinstance(endpoint, str) and endpoint:
+            self.endpoint.set_endpoint(endpoint)
+        self._pending_credential = str(state.value("credential") or "")
+        self._pending_preset = str(state.value("preset") or "")
+
+    def save_state(self) -> None:
+        state = self.window_state
+        state.setValue("geometry", self.saveGeometry())
+        state.setValue("splitter", [str(size) for size in self.splitter.sizes()])
+        state.setValue("endpoint", self.endpoint.endpoint())
+        state.setValue("credential", self.credential_combo.currentData() or "")
+        state.setValue("preset", self.presets_panel.current_name or "")
+        state.sync()
+
+    def _on_presets_listed(self, names: list[str]) -> None:
+        name, self._pending_preset = self._pending_preset, ""
+        if name and name in names:
+            self.presets_panel.load(name)
+
+    # -- drop to import -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        for path in paths:
+            self.import_file(path)
+        event.acceptProposedAction()
+
+    def import_file(self, path: Path) -> None:
+        """Import a dropped file: an n8n workflow's Segment nodes, or a segment-gui preset."""
+        store = self.preset_store
+
+        def work() -> ImportReport | str:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text)
+            if isinstance(data, dict) and "formatVersion" in data:
+                preset = Preset.from_json(data, path.name)
+                preset.name = free_preset_name(store, preset.name)
+                store.save(preset)
+                return f"Imported preset {preset.name!r} from {path.name}"
+            known = {record.name for record in self._credentials}
+            return import_presets(parse_workflow(text), store, known)
+
+        def done(result: ImportReport | str) -> None:
+            self.presets_panel.refresh()
+            if isinstance(result, str):
+                self.notify(result)
+            else:
+                self.last_import_report = result
+                lines = result.lines()
+                self.notify(lines[0] if lines else f"Nothing imported from {path.name}")
+
+        def failed(error: Exception) -> None:
+            self.notify(f"Cannot import {path}: {error}")
+
+        self.runner.start(work, done, failed)
+
     def shutdown(self) -> None:
         """Stop the sandbox and wait for background tasks; safe to call twice."""
+        if not getattr(self, "_shut_down", False):
+            self.save_state()
+            self._shut_down = True
         self.send_controller.cancel()
         self.run_panel.cancel()
         self.runner.wait(5000)

@@ -29,6 +29,7 @@ class PresetsPanel(QWidget):
     preset_loaded = Signal(object)
     message = Signal(str)
     current_changed = Signal(object)
+    listed = Signal(list)
 
     def __init__(
         self,
@@ -137,6 +138,7 @@ class PresetsPanel(QWidget):
             self.problems_label.setText("\n".join([count, *errors]))
             self.message.emit(f"{count} see the presets list")
         self._update_buttons()
+        self.listed.emit([preset.name for preset in presets])
 
     def names(self) -> list[str]:
         return [self.list.item(row).text() for row in range(self.list.count())]

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -53,7 +60,45 @@ class ResponseView(QWidget):
         layout.addWidget(self.status_label)
 
         self.tabs = QTabWidget(self)
-        self.body_view = monospace_editor(self, "responseBody")
+        self._raw_text = ""
+        self._body_bytes = b""
+        body_page = QWidget(self)
+        body_layout = QVBoxLayout(body_page)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        tools = QHBoxLayout()
+        self.pretty_box = QCheckBox("&Pretty", body_page)
+        self.pretty_box.setObjectName("responsePretty")
+        self.pretty_box.setToolTip("Indent JSON bodies; off shows the body exactly as received")
+        self.pretty_box.setChecked(True)
+        self.pretty_box.toggled.connect(self._render_body)
+        self.find_edit = QLineEdit(body_page)
+        self.find_edit.setObjectName("responseFind")
+        self.find_edit.setPlaceholderText("Find in body (Ctrl+F)")
+        self.find_edit.setClearButtonEnabled(True)
+        self.find_edit.textChanged.connect(lambda _text: self.find_text(forward=True, restart=True))
+        self.find_edit.returnPressed.connect(lambda: self.find_text(forward=True))
+        self.find_previous = QToolButton(body_page)
+        self.find_previous.setText("▲")
+        self.find_previous.setToolTip("Previous match (Shift+Enter)")
+        self.find_previous.clicked.connect(lambda: self.find_text(forward=False))
+        self.find_next = QToolButton(body_page)
+        self.find_next.setText("▼")
+        self.find_next.setToolTip("Next match (Enter)")
+        self.find_next.clicked.connect(lambda: self.find_text(forward=True))
+        self.match_label = QLabel(body_page)
+        self.match_label.setObjectName("responseMatches")
+        self.save_button = QPushButton("Save body…", body_page)
+        self.save_button.setObjectName("responseSave")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        for widget in (self.pretty_box, self.find_edit, self.find_previous, self.find_next):
+            tools.addWidget(widget)
+        tools.addWidget(self.match_label)
+        tools.addStretch(1)
+        tools.addWidget(self.save_button)
+        body_layout.addLayout(tools)
+        self.body_view = monospace_editor(body_page, "responseBody")
+        body_layout.addWidget(self.body_view, 1)
         self.headers_table = QTableWidget(0, 2, self)
         self.headers_table.setObjectName("responseHeaders")
         self.headers_table.setHorizontalHeaderLabels(["Header", "Value"])
@@ -64,14 +109,71 @@ class ResponseView(QWidget):
         self.headers_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.request_view = monospace_editor(self, "requestAsSent")
         self.attempts_view = monospace_editor(self, "responseAttempts")
-        self.tabs.addTab(self.body_view, "Body")
+        self.tabs.addTab(body_page, "Body")
         self.tabs.addTab(self.headers_table, "Headers")
         self.tabs.addTab(self.request_view, "Request")
         self.tabs.addTab(self.attempts_view, "Attempts")
         layout.addWidget(self.tabs, 1)
 
+    def _render_body(self) -> None:
+        text = self._raw_text
+        if len(text) > VIEW_LIMIT_CHARS:
+            shown = text[:VIEW_LIMIT_CHARS]
+        elif self.pretty_box.isChecked():
+            shown = pretty_json(text)
+        else:
+            shown = text
+        self.body_view.setPlainText(shown)
+        self.find_text(forward=True, restart=True)
+
+    def focus_find(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.find_edit.setFocus()
+        self.find_edit.selectAll()
+
+    def find_text(self, forward: bool = True, restart: bool = False) -> int:
+        """Select the next (or previous) match of the find text; returns the match count."""
+        needle = self.find_edit.text()
+        document = self.body_view.document()
+        if not needle:
+            self.match_label.setText("")
+            return 0
+        count = document.toPlainText().casefold().count(needle.casefold())
+        if restart:
+            cursor = self.body_view.textCursor()
+            cursor.movePosition(QTextCursor.MoveOperation.Start)
+            self.body_view.setTextCursor(cursor)
+        flags = QTextDocument.FindFlag(0) if forward else QTextDocument.FindFlag.FindBackward
+        found = self.body_view.find(needle, flags)
+        if not found and count:
+            cursor = self.body_view.textCursor()
+            cursor.movePosition(
+                QTextCursor.MoveOperation.Start if forward else QTextCursor.MoveOperation.End
+            )
+            self.body_view.setTextCursor(cursor)
+            self.body_view.find(needle, flags)
+        self.match_label.setText(f"{count} match{'es' if count != 1 else ''}")
+        return count
+
+    def _on_save_clicked(self) -> None:
+        name, _filter = QFileDialog.getSaveFileName(self, "Save response body", "response.json")
+        if name:
+            self.save_body(Path(name))
+
+    def save_body(self, path: Path) -> None:
+        """Write the body exactly as received."""
+        try:
+            path.write_bytes(self._body_bytes)
+        except OSError as error:
+            self.status_label.setText(f"Cannot save the body to {path}: {error.strerror}")
+            return
+        self.status_label.setText(f"Saved {len(self._body_bytes):,} bytes to {path}")
+
     def show_pending(self, url: str) -> None:
         self.status_label.setText(f"Sending to {url} …")
+        self._raw_text = ""
+        self._body_bytes = b""
+        self.save_button.setEnabled(False)
         self.body_view.clear()
         self.headers_table.setRowCount(0)
         self.attempts_view.clear()
@@ -97,9 +199,10 @@ class ResponseView(QWidget):
             notes.append(
                 f"Only the first {VIEW_LIMIT_CHARS:,} of {len(text):,} characters are shown."
             )
-            self.body_view.setPlainText(text[:VIEW_LIMIT_CHARS])
-        else:
-            self.body_view.setPlainText(pretty_json(text))
+        self._raw_text = text
+        self._body_bytes = response.body
+        self.save_button.setEnabled(True)
+        self._render_body()
         if notes:
             self.status_label.setText(self.status_label.text() + "\n" + "\n".join(notes))
         self.headers_table.setRowCount(len(response.headers))
@@ -108,10 +211,13 @@ class ResponseView(QWidget):
             self.headers_table.setItem(row, 1, QTableWidgetItem(value))
         self._show_request(response.request)
         self.attempts_view.setPlainText(_attempt_lines(response.attempts))
-        self.tabs.setCurrentWidget(self.body_view)
+        self.tabs.setCurrentIndex(0)
 
     def show_error(self, error: Exception) -> None:
         self.status_label.setText(f"Failed: {error}")
+        self._raw_text = ""
+        self._body_bytes = b""
+        self.save_button.setEnabled(False)
         self.body_view.setPlainText("")
         self.headers_table.setRowCount(0)
         if isinstance(error, SendError):
