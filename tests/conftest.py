@@ -45,6 +45,8 @@ def window(qtbot, home: Path):  # type: ignore[no-untyped-def]
     qtbot.addWidget(main_window)
     qtbot.waitUntil(lambda: not main_window.runner.busy(), timeout=5000)
     yield main_window
+    # Closing at teardown must not stop on the unsaved-changes prompt.
+    main_window._baseline = None
     main_window.shutdown()
 
 

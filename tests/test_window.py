@@ -659,3 +659,60 @@ def test_window_drop_imports(window: Any, qtbot: Any, tmp_path: Path) -> None:
     window.dropEvent(event)
     qtbot.waitUntil(lambda: len(window.presets_panel.names()) == 3, timeout=5000)
     assert "shared" in window.presets_panel.names()
+
+
+def answer_next_box(qtbot: Any, button: QMessageBox.StandardButton) -> list[str]:
+    """Click `button` in the next modal message box; returns its text once it was shown."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen: list[str] = []
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        box.button(button).click()
+
+    QTimer.singleShot(20, click)
+    return seen
+
+
+def test_window_unsaved_changes_prompt(window: Any, qtbot: Any) -> None:
+    window.show()
+    window.presets_panel.save_named("draft")
+    qtbot.waitUntil(lambda: window.windowTitle() == "draft – Segment GUI", timeout=5000)
+    line(window, "userId").setText("changed")
+    assert window.is_dirty()
+    assert window.windowTitle() == "draft* – Segment GUI"
+
+    seen = answer_next_box(qtbot, QMessageBox.StandardButton.Cancel)
+    window.new_request()
+    assert seen == [
+        "The preset 'draft' has unsaved changes. Save them before you start a new request?"
+    ]
+    assert line(window, "userId").text() == "changed"
+
+    seen = answer_next_box(qtbot, QMessageBox.StandardButton.Discard)
+    window.new_request()
+    assert len(seen) == 1
+    assert line(window, "userId").text() == ""
+    assert window.windowTitle() == "Segment GUI"
+
+
+def test_window_unsaved_save_before_switch(window: Any, qtbot: Any, home: Path) -> None:
+    panel = window.presets_panel
+    panel.save_named("one")
+    qtbot.waitUntil(lambda: panel.names() == ["one"], timeout=5000)
+    line(window, "userId").setText("kept-by-save")
+    panel.save_named("two")
+    qtbot.waitUntil(lambda: panel.names() == ["one", "two"], timeout=5000)
+    line(window, "userId").setText("unsaved edit")
+    answer_next_box(qtbot, QMessageBox.StandardButton.Save)
+    panel.load("one")
+    qtbot.waitUntil(lambda: panel.current_name == "one", timeout=5000)
+    stored = json.loads((home / "presets" / "two.json").read_text(encoding="utf-8"))
+    assert stored["parameters"]["userId"] == "unsaved edit"
+    assert not window.is_dirty()

@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self._composition: Composition | None = None
         self._pending_credential = ""
         self._pending_preset = ""
+        # The loaded or saved preset as stored, to tell whether the form has unsaved changes.
+        self._baseline: dict[str, Any] | None = None
         self.last_import_report: ImportReport | None = None
 
         self.setWindowTitle("Segment GUI")
@@ -223,6 +225,8 @@ class MainWindow(QMainWindow):
         self.presets_panel.preset_loaded.connect(self.apply_preset)
         self.presets_panel.current_changed.connect(self._on_current_preset_changed)
         self.presets_panel.listed.connect(self._on_presets_listed)
+        self.presets_panel.saved.connect(self._remember_baseline)
+        self.presets_panel.before_switch = lambda: self.confirm_discard("load another preset")
         self.presets_panel.message.connect(self.notify)
 
         middle = QWidget(splitter)
@@ -456,6 +460,7 @@ class MainWindow(QMainWindow):
         self.preview_status.setText("\n".join(lines))
         self.form.show_diagnostics(composition.problems, composition.hints)
         self._update_send_enabled()
+        self._update_title()
 
     def _subtitle(self, parameters: dict[str, Any]) -> str:
         """The node subtitle from the spec's expression, by the expression engine once it has
@@ -510,6 +515,8 @@ class MainWindow(QMainWindow):
         self.send_button.setToolTip(tip)
 
     def new_request(self) -> None:
+        if not self.confirm_discard("start a new request"):
+            return
         self.body_mode_combo.setCurrentIndex(0)
         self.form.set_values({})
         self.settings_form.set_values({})
@@ -544,7 +551,71 @@ class MainWindow(QMainWindow):
         return items
 
     def _on_current_preset_changed(self, name: str | None) -> None:
-        self.setWindowTitle(f"{name} – Segment GUI" if name else "Segment GUI")
+        if name is None:
+            self._baseline = None
+        self._update_title()
+
+    def _remember_baseline(self, preset: Preset) -> None:
+        data = preset.to_json()
+        # Renaming is not an unsaved change, and input items are not compared.
+        data.pop("pinData", None)
+        data.pop("name", None)
+        self._baseline = data
+        self._update_title()
+
+    def is_dirty(self) -> bool:
+        """Whether the form differs from the loaded or last saved preset."""
+        name = self.presets_panel.current_name
+        if name is None or self._baseline is None:
+            return False
+        current = Preset(
+            name=name,
+            parameters=compact_parameters(self.spec, self.form.values()),
+            credential=self.credential_combo.currentData() or None,
+            settings=self.settings(),
+            body_mode=self.body_mode(),
+        ).to_json()
+        current.pop("name", None)
+        return current != self._baseline
+
+    def _update_title(self) -> None:
+        name = self.presets_panel.current_name
+        if name is None:
+            self.setWindowTitle("Segment GUI")
+        else:
+            self.setWindowTitle(f"{name}{'*' if self.is_dirty() else ''} – Segment GUI")
+
+    def confirm_discard(self, action: str) -> bool:
+        """Ask before unsaved changes would be lost; returns whether to go on.
+
+        Save stores the form under the loaded preset's name first.
+        """
+        if not self.is_dirty():
+            return True
+        name = self.presets_panel.current_name
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved changes",
+            f"The preset {name!r} has unsaved changes. Save them before you {action}?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("unsavedChanges")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save and name is not None:
+            # Saved here, not on a worker, so the save is done before the form is replaced;
+            # it is one small file and the user is waiting on the prompt anyway.
+            try:
+                self.preset_store.save(self.snapshot(name))
+            except (OSError, ValueError) as error:
+                self.notify(f"Could not save the preset {name!r}: {error}")
+                return False
+            self.presets_panel.refresh(select=name)
+            return True
+        return answer == QMessageBox.StandardButton.Discard
 
     def apply_preset(self, preset: Preset) -> list[str]:
         """Load a preset into the form; returns the notes shown about values it could not use."""
@@ -576,6 +647,7 @@ class MainWindow(QMainWindow):
                 self.credential_combo.setCurrentIndex(index)
         if notes:
             self.notify(f"Preset {preset.name!r}: " + " ".join(notes))
+        self._remember_baseline(self.snapshot(preset.name))
         return notes
 
     # -- n8n and curl --------------------------------------------------------------------
@@ -869,6 +941,8 @@ class MainWindow(QMainWindow):
         self._dispatch(job)
 
     def open_history_entry(self, entry: HistoryEntry) -> None:
+        if not self.confirm_discard("open a past send"):
+            return
         name = entry.preset or "history"
         self.apply_preset(
             Preset(
@@ -997,6 +1071,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 10000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        already_shut_down = getattr(self, "_shut_down", False)
+        if not already_shut_down and not self.confirm_discard("close the window"):
+            event.ignore()
+            return
         self.shutdown()
         super().closeEvent(event)
 

@@ -30,6 +30,7 @@ class PresetsPanel(QWidget):
     message = Signal(str)
     current_changed = Signal(object)
     listed = Signal(list)
+    saved = Signal(object)
 
     def __init__(
         self,
@@ -42,6 +43,8 @@ class PresetsPanel(QWidget):
         self.store = store
         self.runner = runner
         self.snapshot = snapshot
+        # Asked before another preset replaces the form; returns False to keep the form.
+        self.before_switch: Callable[[], bool] | None = None
         self._current_name: str | None = None
         self._presets: dict[str, Preset] = {}
 
@@ -166,6 +169,8 @@ class PresetsPanel(QWidget):
     # -- actions --------------------------------------------------------------------------
 
     def load(self, name: str) -> None:
+        if self.before_switch is not None and not self.before_switch():
+            return
         self.runner.start(lambda: self.store.load(name), self._on_loaded, self._on_failed)
 
     def _on_loaded(self, preset: Preset) -> None:
@@ -206,11 +211,13 @@ class PresetsPanel(QWidget):
     def save_named(self, name: str) -> None:
         preset = self.snapshot(name)
         self.runner.start(
-            lambda: self.store.save(preset), lambda _: self._on_saved(name), self._on_failed
+            lambda: self.store.save(preset), lambda _: self._on_saved(preset), self._on_failed
         )
 
-    def _on_saved(self, name: str) -> None:
+    def _on_saved(self, preset: Preset) -> None:
+        name = preset.name
         self.current_name = name
+        self.saved.emit(preset)
         self.message.emit(f"Saved preset {name!r}")
         self.refresh(select=name)
 
