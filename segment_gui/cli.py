@@ -370,12 +370,20 @@ def _export_workflow(names: list[str], out: TextIO) -> int:
 
 def _build(preset: Any, mode: str | None = None) -> Any:
     """Compose the preset's message; warnings go to stderr, errors end the command."""
+    from segment_gui.expressions import shared_engine
     from segment_gui.payload import compose, describe, new_message_id
     from segment_gui.spec import load_spec
 
+    # Expressions are evaluated for the preset's first saved input item, or for one empty
+    # item as n8n does without input; `send --items` evaluates them per item.
+    item = (preset.items or [{}])[0]
+    values, expression_errors = shared_engine().resolve(preset.parameters, item=item, item_index=0)
+    if expression_errors:
+        reasons = "; ".join(f"{path}: {error}" for path, error in expression_errors.items())
+        raise CliError(f"preset {preset.name!r} cannot be sent: expression failed: {reasons}")
     composition = compose(
         load_spec(),
-        preset.parameters,
+        values,
         anonymous_id=str(uuid.uuid4()),
         message_id=new_message_id(),
         mode=mode or preset.body_mode,

@@ -158,7 +158,7 @@ def _expression_problems(value: Any, path: str = "") -> list[Problem]:
             return [
                 Problem(
                     path,
-                    f"{value[:40]!r} is an n8n expression, which segment-gui does not evaluate; "
+                    f"{value[:40]!r} is an n8n expression that was not evaluated for an input item; "
                     "replace it with the value to send",
                 )
             ]

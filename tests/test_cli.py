@@ -362,3 +362,23 @@ def test_cli_export_extension_refused(home: Path) -> None:
     result = run("preset", "export", "screen", "--n8n")
     assert result.returncode == 2
     assert "Screen" in result.stderr
+
+
+def test_cli_payload_evaluates_expressions(home: Path) -> None:
+    PresetStore(app_paths(home)).save(
+        Preset(
+            name="expr",
+            parameters={
+                "resource": "track",
+                "operation": "event",
+                "event": "={{ 'E' + 1 }}",
+                "userId": "={{ $json.id }}",
+            },
+            items=[{"id": "from-item"}],
+        )
+    )
+    result = run("payload", "expr")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["event"] == "E1"
+    assert body["userId"] == "from-item"

@@ -531,7 +531,7 @@ def test_expression_blocks_send() -> None:
         ("traits.traitsUi[0].value", "error"),
     ]
     assert (
-        "is an n8n expression, which segment-gui does not evaluate"
+        "is an n8n expression that was not evaluated for an input item"
         in composition.problems[0].message
     )
     assert not composition.sendable

@@ -181,3 +181,29 @@ def test_run_stop_workflow_reported(window: Any, qtbot: Any) -> None:
     status = window.run_panel.status_label.text()
     assert status.startswith("Run stopped at item 2 (On Error: Stop Workflow)")
     assert "Event is required" in status
+
+
+def test_boolean_expression_keeps_type(window: Any) -> None:
+    window.findChild(QPushButton, "integrations:add").click()
+    window.findChild(QCheckBox, "integrations.integrationsUi.all").setChecked(False)
+    toggle = window.findChild(QToolButton, "integrations.integrationsUi.all:mode")
+    toggle.setChecked(True)
+    assert line(window, "integrations.integrationsUi.all:expression").text() == "{{ false }}"
+    assert preview(window)["integrations"]["All"] is False
+    caption = toggle.parentWidget().caption
+    assert caption.isVisibleTo(window)
+    assert caption.text() == "All"
+
+
+def test_toggle_keeps_typed_expression(window: Any) -> None:
+    expression(window, "userId", "{{ $json.id }}")
+    toggle = window.findChild(QToolButton, "userId:mode")
+    toggle.setChecked(False)
+    toggle.setChecked(True)
+    assert line(window, "userId:expression").text() == "{{ $json.id }}"
+
+
+def test_settings_have_no_expressions(window: Any) -> None:
+    toggle = window.settings_form.findChild(QToolButton, "retryOnFail:mode")
+    assert toggle is not None
+    assert not toggle.isVisibleTo(window)

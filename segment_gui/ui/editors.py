@@ -9,6 +9,8 @@ input widgets themselves, so tests can find them by path with `findChild`.
 from __future__ import annotations
 
 import copy
+import json
+import re
 import uuid
 from typing import Any
 
@@ -178,7 +180,12 @@ class LeafField(QWidget):
     value_changed = Signal()
 
     def __init__(
-        self, spec_field: Field, path: str, parent: QWidget | None = None, compact: bool = False
+        self,
+        spec_field: Field,
+        path: str,
+        parent: QWidget | None = None,
+        compact: bool = False,
+        allow_expressions: bool = True,
     ) -> None:
         super().__init__(parent)
         self.spec_field = spec_field
@@ -188,6 +195,7 @@ class LeafField(QWidget):
             self.editor.setToolTip(spec_field.description)
             self.editor.setAccessibleDescription(spec_field.description)
         self.setFocusProxy(self.editor)
+        self._last_expression = ""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 2, 0, 2)
@@ -202,8 +210,9 @@ class LeafField(QWidget):
         self.mode_button.setToolTip("Switch between a fixed value and an n8n expression")
         self.mode_button.setAccessibleName(f"Expression mode for {spec_field.display_name}")
         self.mode_button.toggled.connect(self._on_mode_toggled)
-        # n8n's noDataExpression: the resource and operation selectors take fixed values only.
-        self.mode_button.setVisible(not spec_field.no_data_expression)
+        # n8n's noDataExpression: the resource and operation selectors take fixed values only,
+        # and node settings are never expressions.
+        self.mode_button.setVisible(allow_expressions and not spec_field.no_data_expression)
         self.expression_edit = QLineEdit(self)
         self.expression_edit.setPlaceholderText("{{ $json.field }}")
         self.expression_edit.setAccessibleName(f"{spec_field.display_name} expression")
@@ -213,8 +222,12 @@ class LeafField(QWidget):
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(4)
+        self.caption = QLabel(text, self)
+        self.caption.setVisible(False)
         if isinstance(self.editor, BooleanEditor):
             self.editor.setText(text)
+            # In expression mode the check box, which carries the label, is hidden.
+            layout.addWidget(self.caption)
         elif compact:
             if isinstance(self.editor, QLineEdit):
                 self.editor.setPlaceholderText(spec_field.placeholder or text)
@@ -293,6 +306,7 @@ class LeafField(QWidget):
         self.mode_button.setChecked(expression)
         self.mode_button.blockSignals(False)
         self.editor.setVisible(not expression)
+        self.caption.setVisible(expression and isinstance(self.editor, BooleanEditor))
         self.expression_edit.setVisible(expression)
         self.tip_label.setVisible(expression)
         if not expression:
@@ -300,10 +314,14 @@ class LeafField(QWidget):
 
     def _on_mode_toggled(self, expression: bool) -> None:
         if expression:
-            # As in n8n, the fixed value becomes the start of the expression.
-            fixed = self.editor.value()
-            self.expression_edit.setText("" if fixed in ("", None) else _literal(fixed))
+            if self._last_expression:
+                self.expression_edit.setText(self._last_expression)
+            else:
+                # As in n8n, the fixed value becomes the start of the expression: text as it
+                # is, other types as a JavaScript literal so they keep their type.
+                self.expression_edit.setText(_expression_for(self.editor.value(), self.spec_field))
         else:
+            self._last_expression = self.expression_edit.text()
             self.editor.set_value(_fixed_from(self.expression_edit.text(), self.spec_field))
         self._show_mode(expression)
         (self.expression_edit if expression else self.editor).setFocus()
@@ -314,16 +332,21 @@ class LeafField(QWidget):
             self.value_changed.emit()
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _expression_for(value: Any, spec_field: Field) -> str:
+    if value in ("", None):
+        return ""
+    if spec_field.type == "string":
+        return str(value)
+    return "{{ " + json.dumps(value) + " }}"
 
 
 def _fixed_from(text: str, spec_field: Field) -> Any:
     """The fixed value to show when leaving expression mode: the text when it holds no
     `{{ }}` and fits the field, else the field's default."""
-    if "{{" in text:
+    literal = re.fullmatch(r"\{\{\s*(.*?)\s*\}\}", text.strip())
+    if literal and spec_field.type != "string":
+        text = literal.group(1)
+    elif "{{" in text:
         return spec_field.default
     if spec_field.type == "boolean":
         return text.strip().lower() == "true"
@@ -336,7 +359,11 @@ def _fixed_from(text: str, spec_field: Field) -> Any:
 
 
 def create_labelled_editor(
-    spec_field: Field, path: str, parent: QWidget | None = None, compact: bool = False
+    spec_field: Field,
+    path: str,
+    parent: QWidget | None = None,
+    compact: bool = False,
+    allow_expressions: bool = True,
 ) -> tuple[QWidget, Any]:
     """Create the editor for a field; returns (widget to lay out, editor with the contract).
 
@@ -350,7 +377,7 @@ def create_labelled_editor(
         if spec_field.description:
             collection.setToolTip(spec_field.description)
         return collection, collection
-    field_widget = LeafField(spec_field, path, parent, compact)
+    field_widget = LeafField(spec_field, path, parent, compact, allow_expressions)
     return field_widget, field_widget
 
 

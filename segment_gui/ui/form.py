@@ -29,9 +29,15 @@ class GeneratedForm(QWidget):
 
     values_changed = Signal()
 
-    def __init__(self, fields: tuple[Field, ...], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        fields: tuple[Field, ...],
+        parent: QWidget | None = None,
+        allow_expressions: bool = True,
+    ) -> None:
         super().__init__(parent)
         self.fields = fields
+        self.allow_expressions = allow_expressions
         self._values: dict[str, Any] = {}
         # Editors and their label containers, keyed by the Field definition (not its name):
         # another operation's `userId` is a different definition and gets its own editor.
@@ -166,7 +172,9 @@ class GeneratedForm(QWidget):
                     self._values[spec_field.name] = spec_field.default
 
     def _create(self, spec_field: Field) -> None:
-        container, editor = create_labelled_editor(spec_field, spec_field.name, self)
+        container, editor = create_labelled_editor(
+            spec_field, spec_field.name, self, allow_expressions=self.allow_expressions
+        )
         editor.set_value(self._values.get(spec_field.name, spec_field.default))
         editor.value_changed.connect(lambda e=editor, f=spec_field: self._on_editor_changed(f, e))
         self._editors[id(spec_field)] = (spec_field, container, editor)

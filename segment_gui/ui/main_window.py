@@ -109,7 +109,7 @@ logger = logging.getLogger(__name__)
 
 NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
-PREVIEW_TIMEOUT_MS = 250
+PREVIEW_TIMEOUT_MS = 100
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
 
 
@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.form_tabs = QTabWidget(middle)
         self.form = GeneratedForm(self.spec.properties)
         self.form.setObjectName("parametersForm")
-        self.settings_form = GeneratedForm(self.spec.settings)
+        self.settings_form = GeneratedForm(self.spec.settings, allow_expressions=False)
         self.settings_form.setObjectName("settingsForm")
         self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
         settings_page = QWidget(middle)
@@ -394,8 +394,9 @@ class MainWindow(QMainWindow):
             message_id=self.message_id,
             mode=self.body_mode(),
         )
+        # Listed once above the preview; the field itself shows the error in its preview line.
         composition.problems[:0] = [
-            Problem(path, f"expression failed: {error}")
+            Problem("", f"{field_label(self.spec, path)}: expression failed: {error}")
             for path, error in expression_errors.items()
         ]
         return composition
