@@ -158,8 +158,8 @@ def _expression_problems(value: Any, path: str = "") -> list[Problem]:
             return [
                 Problem(
                     path,
-                    f"{value[:40]!r} is an n8n expression that was not evaluated for an input item; "
-                    "replace it with the value to send",
+                    f"{value[:40]!r} is an n8n expression that was not evaluated for an input "
+                    "item; replace it with the value to send",
                 )
             ]
         return []
