@@ -207,3 +207,14 @@ def test_settings_have_no_expressions(window: Any) -> None:
     toggle = window.settings_form.findChild(QToolButton, "retryOnFail:mode")
     assert toggle is not None
     assert not toggle.isVisibleTo(window)
+
+
+def test_input_pasted_csv(window: Any) -> None:
+    combo = window.findChild(QComboBox, "inputFormat")
+    combo.setCurrentIndex(combo.findData("csv"))
+    window.input_panel.text_edit.setPlainText('email,plan\n"a@b.c",pro\nd@e.f,free\n')
+    assert window.input_panel.apply_text()
+    assert window.input_panel.items() == [
+        {"email": "a@b.c", "plan": "pro"},
+        {"email": "d@e.f", "plan": "free"},
+    ]

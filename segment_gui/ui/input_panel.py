@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -34,6 +35,7 @@ NO_INPUT_TEXT = (
     "Lines or CSV here and press Apply, or open a .json, .jsonl or .csv file."
 )
 TABLE_ROWS_SHOWN = 500
+INPUT_FORMATS = {"auto": "JSON or JSON Lines", "json": "JSON", "jsonl": "JSON Lines", "csv": "CSV"}
 
 
 class InputPanel(QWidget):
@@ -55,6 +57,12 @@ class InputPanel(QWidget):
         layout.addWidget(self.status_label)
 
         buttons = QHBoxLayout()
+        self.format_combo = QComboBox(self)
+        self.format_combo.setObjectName("inputFormat")
+        self.format_combo.setAccessibleName("Input format")
+        for kind, label in INPUT_FORMATS.items():
+            self.format_combo.addItem(label, kind)
+        buttons.addWidget(self.format_combo)
         self.apply_button = QPushButton("&Apply", self)
         self.apply_button.setObjectName("inputApply")
         self.apply_button.setToolTip("Read the text below as input items")
@@ -118,7 +126,8 @@ class InputPanel(QWidget):
         """Parse the editor's text; on error keep the previous items and say where it failed."""
         text = self.text_edit.toPlainText()
         try:
-            items = parse_items(text) if text.strip() else []
+            kind = str(self.format_combo.currentData())
+            items = parse_items(text, kind) if text.strip() else []
         except ItemsError as error:
             self.status_label.setText(f"Input not applied: {error}")
             self._move_cursor(error)

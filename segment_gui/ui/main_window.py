@@ -86,6 +86,7 @@ from segment_gui.transport import (
     SANDBOX_WRITE_KEY,
     EndpointError,
     Response,
+    SendCancelled,
     SendOptions,
     is_loopback_url,
     needs_insecure_confirmation,
@@ -266,7 +267,9 @@ class MainWindow(QMainWindow):
         settings_layout = QVBoxLayout(settings_page)
         settings_note = QLabel(
             "These are n8n's node settings. They are saved with the preset and exported to n8n. "
-            "Send uses Retry On Fail, Max. Tries and Wait Between Tries.",
+            "Send and Run use Retry On Fail and Max. Tries; the first retry waits Wait Between "
+            "Tries, and each later one about twice as long (with ±50 % jitter). Execute Once, "
+            "On Error and Always Output Data apply to runs over input items.",
             settings_page,
         )
         settings_note.setWordWrap(True)
@@ -918,8 +921,12 @@ class MainWindow(QMainWindow):
         self.presets_panel.filter_edit.selectAll()
 
     def cancel_send(self) -> None:
+        """Stop the send or run in flight (Esc)."""
         if self.send_controller.cancel():
             self.notify("Cancelling the send…")
+        elif self.run_panel.is_running():
+            self.run_panel.cancel()
+            self.notify("Cancelling the run after the request in flight…")
 
     def resend(self, entry: HistoryEntry) -> None:
         """Send a history entry's body again to its endpoint, with a new messageId."""
@@ -972,7 +979,8 @@ class MainWindow(QMainWindow):
     def _on_send_failed(self, error: Exception) -> None:
         self._set_sending(False)
         self.response_view.show_error(error)
-        self.notify(f"Send failed: {error}")
+        verb = "cancelled" if isinstance(error, SendCancelled) else "failed"
+        self.notify(f"Send {verb}: {error}")
 
     def _set_sending(self, sending: bool) -> None:
         self._sending = sending
@@ -1057,12 +1065,13 @@ class MainWindow(QMainWindow):
         self.result_tabs.setCurrentWidget(self.run_panel)
         total = 1 if settings.execute_once else len(items)
         self.run_panel.start(work, total)
+        self.cancel_action.setEnabled(True)
 
     def _on_run_finished(self, report: RunReport) -> None:
-        self.notify(
-            f"Run {'cancelled' if report.cancelled else 'finished'}: {len(report.sent()):,} sent, "
-            f"{len(report.failed()):,} failed"
-        )
+        state = "cancelled" if report.cancelled else "finished"
+        if report.stopped_at is not None:
+            state = f"stopped at item {report.stopped_at + 1}"
+        self.notify(f"Run {state}: {len(report.sent()):,} sent, {len(report.failed()):,} failed")
 
     # -- notifications and shutdown -------------------------------------------------------
 

@@ -96,6 +96,7 @@ class RunPanel(QWidget):
         self.status_label = QLabel("Not run yet. Each input item becomes one message.", self)
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
+        self.status_label.setMinimumHeight(self.status_label.fontMetrics().lineSpacing() * 3)
         layout.addWidget(self.status_label)
 
         self.tabs = QTabWidget(self)
