@@ -61,6 +61,9 @@ class HistoryEntry:
     settings: dict[str, Any]
     body_mode: str
     preset: str | None
+    # The endpoint as chosen in the window ("sandbox", "us", a URL); "" in older entries.
+    # A re-send to "sandbox" goes to the sandbox running now, whose port may have changed.
+    endpoint_setting: str = ""
 
     @classmethod
     def create(cls, **fields: Any) -> HistoryEntry:
@@ -88,6 +91,7 @@ class HistoryEntry:
             "settings": self.settings,
             "bodyMode": self.body_mode,
             "preset": self.preset,
+            "endpointSetting": self.endpoint_setting,
         }
 
     @classmethod
@@ -114,6 +118,7 @@ class HistoryEntry:
             settings=data["settings"],
             body_mode=data["bodyMode"],
             preset=data["preset"],
+            endpoint_setting=str(data.get("endpointSetting", "")),
         )
 
 

@@ -204,3 +204,23 @@ def test_huge_response_cut_in_view(window: Any, qtbot: Any) -> None:
     assert "The body was cut at 5,242,880 bytes" in status
     assert "Only the first 1,000,000 of 5,242,880 characters are shown." in status
     assert len(window.response_view.body_view.toPlainText()) == 1_000_000
+
+
+def test_resend_sandbox_entry_next_session(window: Any, qtbot: Any, home: Any) -> None:
+    field(window, "userId").setText("u-later")
+    window.send()
+    qtbot.waitUntil(lambda: len(window.history_panel.entries) == 1, timeout=10000)
+    window.shutdown()
+
+    from segment_gui import create_window
+
+    later = create_window(home)
+    qtbot.addWidget(later)
+    qtbot.waitUntil(lambda: len(later.history_panel.entries) == 1, timeout=5000)
+    entry = later.history_panel.entries[0]
+    assert entry.endpoint_setting == "sandbox"
+    later.resend(entry)
+    qtbot.waitUntil(lambda: len(later.history_panel.entries) == 2, timeout=10000)
+    assert later.history_panel.entries[0].status == 200
+    assert later.sandbox.messages()[0].message["userId"] == "u-later"
+    later.shutdown()

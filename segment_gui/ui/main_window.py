@@ -869,6 +869,7 @@ class MainWindow(QMainWindow):
             settings=settings,
             body_mode=self.body_mode(),
             preset=self.presets_panel.current_name,
+            endpoint_setting=self.endpoint.endpoint(),
         )
         self._dispatch(job)
 
@@ -933,8 +934,11 @@ class MainWindow(QMainWindow):
         body = dict(entry.request_body)
         if "messageId" in body:
             body["messageId"] = new_message_id()
+        # A send to the local sandbox goes to the sandbox running now; its port changes
+        # between sessions.
+        base_url = self._ensure_sandbox() if entry.endpoint_setting == SANDBOX else entry.endpoint
         job = SendJob(
-            base_url=entry.endpoint,
+            base_url=base_url,
             message=Message(entry.path, body),
             credential=entry.credential,
             options=self.send_options(resolve_settings(self.spec, entry.settings)),
@@ -942,6 +946,7 @@ class MainWindow(QMainWindow):
             settings=entry.settings,
             body_mode=entry.body_mode,
             preset=entry.preset,
+            endpoint_setting=entry.endpoint_setting,
         )
         if self.send_controller.busy():
             self.notify("A send is in flight; wait for it or press Esc to cancel it")

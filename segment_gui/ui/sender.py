@@ -43,6 +43,7 @@ class SendJob:
     settings: dict[str, Any] = field(default_factory=dict)
     body_mode: str = "segment"
     preset: str | None = None
+    endpoint_setting: str = ""
 
 
 class SendController(QObject):
@@ -162,6 +163,7 @@ def _entry(
         settings=job.settings,
         body_mode=job.body_mode,
         preset=job.preset,
+        endpoint_setting=job.endpoint_setting,
     )
 
 
