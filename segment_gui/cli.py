@@ -1,6 +1,6 @@
 """Command line: `segment-gui [COMMAND]`. With no command it opens the main window.
 
-Exit codes: 0 success, 1 a send that failed or got a non-2xx answer, 2 invalid input (unknown
+Exit codes: 0 success, 1 a send that failed or got a non-2xx response, 2 invalid input (unknown
 preset or credential, parameters that cannot be sent, bad arguments).
 """
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser(
         "send",
-        help="send a preset and print the answer",
+        help="send a preset and print the response",
         description="Send PRESET, print the status line and the response body. Exits 0 on a "
         "2xx answer and non-zero otherwise.",
     )
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="read timeout: seconds to wait for the answer once connected (default %(default)s)",
+        help="read timeout: seconds to wait for the response once connected (default %(default)s)",
     )
     send.add_argument(
         "--connect-timeout",

@@ -48,7 +48,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class PayloadError(ValueError):
-    """Parameters that cannot be sent as they are; the message says which and how to fix it."""
+    """Parameters that cannot be sent as they are; the message names them and the fix."""
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def _depth(value: Any) -> int:
 
 
 def describe(problem: Problem) -> str:
-    """A problem as one line for the command line: the field path, then the message."""
+    """Format a problem as one line for the command line: the field path, then the message."""
     return f"{problem.path}: {problem.message}" if problem.path else problem.message
 
 
@@ -620,7 +620,7 @@ def _context_values(collection: Any) -> Mapping[str, Any]:
 
 
 def _text(value: Any) -> str:
-    """A parameter value as text; n8n stores strings, but hand-edited presets may not."""
+    """Return a parameter value as text; n8n stores strings, but hand-edited presets may not."""
     if value is None:
         return ""
     if isinstance(value, str):

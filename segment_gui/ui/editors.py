@@ -169,7 +169,7 @@ EXPRESSION_TIP = "Anything inside {{ }} is JavaScript."
 
 
 class LeafField(QWidget):
-    """A leaf field as the form sees it: label, the fixed-value editor, a Fixed / Expression
+    """A leaf field as the form shows it: label, the fixed-value editor, a Fixed / Expression
     toggle, the expression editor with its tip and live preview, messages and help text.
 
     In expression mode the value is n8n's stored form: the text with a leading `=`. The fixed
@@ -341,7 +341,7 @@ def _expression_for(value: Any, spec_field: Field) -> str:
 
 
 def _fixed_from(text: str, spec_field: Field) -> Any:
-    """The fixed value to show when leaving expression mode: the text when it holds no
+    """The fixed value to show when leaving expression mode: the text when it contains no
     `{{ }}` and fits the field, else the field's default."""
     literal = re.fullmatch(r"\{\{\s*(.*?)\s*\}\}", text.strip())
     if literal and spec_field.type != "string":

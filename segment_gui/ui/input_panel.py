@@ -104,7 +104,7 @@ class InputPanel(QWidget):
     # -- items ----------------------------------------------------------------------------
 
     def items(self) -> list[dict[str, Any]]:
-        """The input items; one empty item when there is no input, as in n8n."""
+        """Return the input items, or one empty item when there is no input, as in n8n."""
         return list(self._items) if self._items else [{}]
 
     def has_input(self) -> bool:
@@ -123,7 +123,7 @@ class InputPanel(QWidget):
         self._show(source)
 
     def apply_text(self) -> bool:
-        """Parse the editor's text; on error keep the previous items and say where it failed."""
+        """Parse the editor's text; on error keep the previous items and show where it failed."""
         text = self.text_edit.toPlainText()
         try:
             kind = str(self.format_combo.currentData())

@@ -1,7 +1,9 @@
 """The main window: composes the presets list, the generated form and the result panels.
 
-It wires panels together and hands work to the layers below; it builds no payloads itself and
-runs no network or disk IO on the GUI thread.
+It wires panels together and hands work to the layers below, so it builds no payloads itself.
+Network and disk work runs on worker threads. The exceptions are two small writes that the user
+waits for anyway: the window-state file at close, and a save chosen at the unsaved-changes
+prompt.
 """
 
 from __future__ import annotations
@@ -377,7 +379,7 @@ class MainWindow(QMainWindow):
     # -- form and preview -----------------------------------------------------------------
 
     def parameters(self) -> dict[str, Any]:
-        """The visible parameters with their values: what a message is built from."""
+        """Return the visible parameters with their values, which a message is built from."""
         return resolve_parameters(self.spec, self.form.values())
 
     def settings(self) -> dict[str, Any]:
@@ -387,8 +389,9 @@ class MainWindow(QMainWindow):
         return str(self.body_mode_combo.currentData())
 
     def compose(self) -> Composition:
-        """The message the form describes for the selected input item, with its problems and
-        field hints. Expressions are evaluated first; their errors become problems."""
+        """Compose the message for the selected input item, with its problems and field hints.
+
+        Expressions are evaluated first, and their errors become problems."""
         values, expression_errors = self._resolve_expressions()
         composition = compose(
             self.spec,
@@ -426,7 +429,7 @@ class MainWindow(QMainWindow):
         return resolved, errors
 
     def current_message(self) -> Message:
-        """The message Send would post; raises PayloadError while the form has errors."""
+        """Return the message Send would post; raises PayloadError while the form has errors."""
         composition = self.compose()
         if composition.message is None or composition.errors():
             raise PayloadError("; ".join(describe(p) for p in composition.errors()))
@@ -467,15 +470,17 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _subtitle(self, parameters: dict[str, Any]) -> str:
-        """The node subtitle from the spec's expression, by the expression engine once it has
-        started (it starts on a worker thread after the window opens)."""
+        """Render the node subtitle from the spec's expression.
+
+        The expression engine renders it once started (on a worker thread after the window
+        opens); until then the built-in evaluator does."""
         engine = shared_engine()
         if engine.started:
             return engine.render_subtitle(self.spec.subtitle, parameters)
         return render_subtitle(self.spec.subtitle, parameters)
 
     def _field_label(self, path: str) -> str:
-        """A problem's field as the user sees it, e.g. "Properties row 2 › Value: "."""
+        """Name a problem's field as the form shows it, e.g. "Properties row 2 › Value: "."""
         label = field_label(self.spec, path)
         return f"{label}: " if label else ""
 
@@ -531,7 +536,7 @@ class MainWindow(QMainWindow):
     # -- presets --------------------------------------------------------------------------
 
     def snapshot(self, name: str) -> Preset:
-        """The form as a preset named `name`."""
+        """Return the form as a preset named `name`."""
         credential = self.credential_combo.currentData() or None
         return Preset(
             name=name,
@@ -568,7 +573,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def is_dirty(self) -> bool:
-        """Whether the form differs from the loaded or last saved preset."""
+        """Tell whether the form differs from the loaded or last saved preset."""
         name = self.presets_panel.current_name
         if name is None or self._baseline is None:
             return False
@@ -610,8 +615,8 @@ class MainWindow(QMainWindow):
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         answer = box.exec()
         if answer == QMessageBox.StandardButton.Save and name is not None:
-            # Saved here, not on a worker, so the save is done before the form is replaced;
-            # it is one small file and the user is waiting on the prompt anyway.
+            # Saved here, not on a worker, so the save is done before the form is replaced.
+            # It is one small file, and the user is waiting on the prompt anyway.
             try:
                 self.preset_store.save(self.snapshot(name))
             except (OSError, ValueError) as error:
@@ -1188,7 +1193,7 @@ def _holds_expression(value: Any) -> bool:
 
 
 def value_at(values: Any, path: str) -> Any:
-    """The value at a parameter path such as `properties.propertiesUi[0].value`, or None."""
+    """Return the value at a parameter path such as `properties.propertiesUi[0].value`, or None."""
     current = values
     for segment in path.split("."):
         name, _, index = segment.partition("[")
