@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="send one message per input item of FILE (.csv, .tsv, .json, .jsonl or .ndjson; "
         "- reads JSON or JSON Lines from standard input), resolving the preset's n8n expressions "
-        "for each item, and print one result line per item, numbered from 0. Exits 1 when any "
-        "item is not sent",
+        "for each item, and print one result line per item, numbered from 1 (the --json report "
+        "keeps the 0-based $itemIndex). Exits 1 when any item is not sent",
     )
     send.add_argument(
         "--batch",
@@ -538,9 +538,9 @@ def _send_items(
                 phrase = ""
             where = "" if result.batch is None else f", batch {result.batch}"
             status = f"{result.http_status} {phrase}".strip()
-            line = f"item {result.index}: sent {status} ({result.elapsed_ms:.0f} ms{where})"
+            line = f"item {result.index + 1}: sent {status} ({result.elapsed_ms:.0f} ms{where})"
         else:
-            line = f"item {result.index}: {result.status}: {result.error}"
+            line = f"item {result.index + 1}: {result.status}: {result.error}"
         print(line, file=out, flush=True)
 
     reports: list[RunReport] = []

@@ -477,7 +477,7 @@ class _Run:
             if self.stops_on_error and self.stopped_at is None:
                 self.stopped_at = result.index
                 self.error = (
-                    f"item {result.index} failed, so the run stopped (On Error is Stop "
+                    f"item {result.index + 1} failed, so the run stopped (On Error is Stop "
                     f"Workflow): {result.error}"
                 )
         if self.on_result is not None:
@@ -486,7 +486,7 @@ class _Run:
 
     def _log_failure(self, result: ItemResult) -> None:
         if self.failed <= MAX_LOGGED_FAILURES:
-            logger.warning("Item %d failed: %s", result.index, result.error)
+            logger.warning("Item %d failed: %s", result.index + 1, result.error)
         if self.failed == MAX_LOGGED_FAILURES:
             logger.warning("More items may fail; they are counted at the end of the run")
 
@@ -744,7 +744,7 @@ def _run_batches(
         body = {"batch": [item for _index, item in batch]}
         reply = run.post(base_url, Message("batch", body), write_key, options)
         if reply.status == FAILED:
-            first, last = batch[0][0], batch[-1][0]
+            first, last = batch[0][0] + 1, batch[-1][0] + 1
             reply.error = f"the batch request with items {first} to {last} failed: {reply.error}"
         for index, item in batch:
             result = ItemResult(

@@ -342,7 +342,7 @@ def test_stop_workflow_skips_rest(
     assert report.stopped_at == 1
     assert report.stopped
     assert not report.ok
-    assert "item 1 failed" in report.error
+    assert "item 2 failed" in report.error
     assert "'ten' is not a number" in report.results[1].error
     assert [record.message["userId"] for record in sandbox.messages()] == ["a"]
     assert report.output == [{"success": True}]
@@ -818,7 +818,7 @@ def test_batch_failure_fails_its_items(
     assert statuses(report) == ["sent"] * 17 + ["failed"] * 17 + ["skipped"] * 6
     assert report.stopped_at == 17
     assert report.results[17].error == (
-        "the batch request with items 17 to 33 failed: HTTP 503 Service Unavailable: down"
+        "the batch request with items 18 to 34 failed: HTTP 503 Service Unavailable: down"
     )
     assert len(server.records) == 2
 
@@ -1016,7 +1016,7 @@ def test_cli_items_csv(presets: PresetStore, sandbox: SandboxCollector, tmp_path
     for number, line in enumerate(lines):
         match = RESULT_LINE.fullmatch(line)
         assert match, line
-        assert match.group(1) == str(number)
+        assert match.group(1) == str(number + 1)
         assert match.group(2) is None
     messages = [record.message for record in sandbox.messages()]
     assert [message["userId"] for message in messages] == ["ann", "bob", "cid"]
@@ -1075,10 +1075,10 @@ def test_cli_items_failing_item_exit_code(
     assert stopped.returncode == 1
     lines = stopped.stdout.splitlines()
     assert RESULT_LINE.fullmatch(lines[0])
-    assert lines[1].startswith("item 1: failed: ")
+    assert lines[1].startswith("item 2: failed: ")
     assert "'lots' is not a number" in lines[1]
-    assert lines[2].startswith("item 2: skipped: ")
-    assert "item 1 failed, so the run stopped" in stopped.stderr
+    assert lines[2].startswith("item 3: skipped: ")
+    assert "item 2 failed, so the run stopped" in stopped.stderr
     assert continued.returncode == 1
     assert [line.split(":")[1].split()[0] for line in continued.stdout.splitlines()] == [
         "sent",
@@ -1192,8 +1192,8 @@ def test_cli_items_ctrl_c_cancels(
     lines = stdout.splitlines()
     assert RESULT_LINE.fullmatch(lines[0])
     assert RESULT_LINE.fullmatch(lines[1])
-    assert lines[2].startswith("item 2: cancelled: ")
-    assert lines[3] == "item 3: cancelled: not sent: the run was cancelled"
-    assert lines[4] == "item 4: cancelled: not sent: the run was cancelled"
+    assert lines[2].startswith("item 3: cancelled: ")
+    assert lines[3] == "item 4: cancelled: not sent: the run was cancelled"
+    assert lines[4] == "item 5: cancelled: not sent: the run was cancelled"
     assert "cancelling the run after Ctrl+C" in stderr
     assert [body["userId"] for body in server.bodies()] == ["u0", "u1", "u2"]
