@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from segment_gui.model import visible_fields
 from segment_gui.payload import Problem
 from segment_gui.spec import Field
-from segment_gui.ui.editors import create_labelled_editor
+from segment_gui.ui.editors import LeafField, create_labelled_editor
 
 
 class GeneratedForm(QWidget):
@@ -90,28 +90,36 @@ class GeneratedForm(QWidget):
         self._after_change(name)
 
     def show_diagnostics(self, problems: list[Problem], hints: dict[str, str]) -> list[str]:
-        """Show problems and hints under the fields they name; returns the paths not found."""
-        for shown in self._shown_messages:
-            if shiboken6.isValid(shown):
-                shown.clear()
-                shown.hide()
-        self._shown_messages = []
+        """Show problems and hints under the fields they name; returns the paths not found.
+
+        Labels whose text did not change are left alone: with hundreds of rows, hiding and
+        showing every label on each keystroke made the layout run again for all of them.
+        """
         lines: dict[str, list[str]] = {}
         for problem in problems:
             prefix = "Error: " if problem.is_error else "Warning: "
             lines.setdefault(problem.path, []).append(prefix + problem.message)
         for path, hint in hints.items():
             lines.setdefault(path, []).append(hint)
+        fields = {leaf.editor.objectName(): leaf for leaf in self.findChildren(LeafField)}
+        wanted: dict[QLabel, str] = {}
         missing: list[str] = []
         for path, texts in lines.items():
-            editor = self.findChild(QWidget, path) if path else None
-            label: QLabel | None = getattr(editor, "message_label", None)
-            if label is None:
+            leaf = fields.get(path) if path else None
+            if leaf is None:
                 missing.append(path)
                 continue
-            label.setText("\n".join(texts))
-            label.show()
-            self._shown_messages.append(label)
+            wanted[leaf.message_label] = "\n".join(texts)
+        for shown in self._shown_messages:
+            if shown not in wanted and shiboken6.isValid(shown):
+                shown.clear()
+                shown.hide()
+        for label, text in wanted.items():
+            if label.text() != text:
+                label.setText(text)
+            if label.isHidden():
+                label.show()
+        self._shown_messages = list(wanted)
         return missing
 
     # -- fields ---------------------------------------------------------------------------
