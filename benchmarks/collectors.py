@@ -4,9 +4,9 @@
 benchmarks: it parses each body as JSON to count the messages and writes the whole response in
 one write. Both listen on 127.0.0.1 only.
 
-`python -m benchmarks.collectors serve KIND` prints the base URL, then answers commands read
-from stdin, one a line: `count` prints how many messages arrived, `clear` forgets them and
-prints `ok`, `quit` (or the end of stdin) stops the server.
+`python -m benchmarks.collectors serve KIND` prints the base URL, then reads commands from
+stdin, one a line: `count` prints how many messages arrived, `clear` discards them and prints
+`ok`, and `quit` (or the end of stdin) stops the server.
 
 `python -m benchmarks.collectors CONFIG` measures each collector's ceiling: a client that
 only posts pre-serialized bodies over one kept-alive connection, with no HTTP library.
@@ -66,7 +66,7 @@ class _MinimalHandler(socketserver.StreamRequestHandler):
             pass
 
     def _serve_one(self) -> bool:
-        """Answer one request; return False when the connection should close."""
+        """Respond to one request; return False when the connection should close."""
         request_line = self.rfile.readline(MAX_LINE_BYTES)
         if not request_line:
             return False
@@ -153,7 +153,7 @@ class MinimalCollector:
 
 
 def serve(kind: str) -> int:
-    """Serve collector `kind` on 127.0.0.1 and answer stdin commands until quit."""
+    """Serve collector `kind` on 127.0.0.1 and run the commands read from stdin until quit."""
     if kind == "sandbox":
         from segment_gui.sandbox import SandboxCollector
 
@@ -224,7 +224,7 @@ class CollectorProcess:
             return self._lines.get(timeout=timeout)
         except queue.Empty:
             raise BenchmarkError(
-                f"{self.kind} collector sent no answer within {timeout:.0f} s"
+                f"{self.kind} collector sent no response within {timeout:.0f} s"
             ) from None
 
     def _command(self, command: str) -> str:
@@ -239,12 +239,12 @@ class CollectorProcess:
     def clear(self) -> None:
         self._command("clear")
 
-    def expect(self, count: int, who: str) -> None:
+    def expect(self, count: int, client: str) -> None:
         """Check that `count` messages arrived since the last clear, then clear."""
         received = self.count()
         self.clear()
         if received != count:
-            raise BenchmarkError(f"{who}: the collector received {received} of {count} messages")
+            raise BenchmarkError(f"{client}: the collector received {received} of {count} messages")
 
     def stop(self) -> None:
         if self._process.poll() is None and self._process.stdin is not None:
@@ -299,7 +299,7 @@ def post_sequentially(base_url: str, requests: Sequence[bytes]) -> float:
             sock.sendall(request)
             status_line = reader.readline(MAX_LINE_BYTES)
             if b" 200 " not in status_line:
-                raise BenchmarkError(f"collector answered {status_line!r}")
+                raise BenchmarkError(f"collector responded with {status_line!r}, expected 200")
             length = 0
             for _ in range(MAX_HEADER_LINES):
                 line = reader.readline(MAX_LINE_BYTES).strip()

@@ -129,7 +129,7 @@ GROUPS = ("startup", "window_latency", "ceiling", "throughput", "scaling", "stal
 
 @dataclass
 class Results:
-    """What the groups produced so far: table rows, ceiling rows, notes and errors."""
+    """Table rows, ceiling rows, notes and errors collected from the groups so far."""
 
     rows: list[Row] = field(default_factory=list)
     ceilings: list[tuple[str, ...]] = field(default_factory=list)

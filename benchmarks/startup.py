@@ -1,11 +1,11 @@
 """Start-up time and memory: the app's main window against a bare PySide6 window.
 
 The parent takes the system monotonic clock just before Popen. The child opens its window
-offscreen. A filter on the window sees the first paint event and queues a zero-delay timer,
-which runs once that paint pass has finished. The timer prints the clock and the resident
-memory (VmRSS) in one line, and the child exits. Both kinds of child run the same code, except
-that `app` builds its window with `segment_gui.create_window(home)` and `bare` builds a
-QMainWindow with one QLabel.
+offscreen. An event filter on the window receives the first paint event and queues a
+zero-delay timer, which runs once that paint pass has finished. The timer prints the clock
+and the resident memory (VmRSS) in one line, and the child exits. Both kinds of child run the
+same code, except that `app` builds its window with `segment_gui.create_window(home)` and
+`bare` builds a QMainWindow with one QLabel.
 
 Child: `python -m benchmarks.startup app|bare`.
 """

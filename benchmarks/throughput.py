@@ -125,7 +125,9 @@ def run_raw(base_url: str, path: str, bodies: list[bytes]) -> float:
         for body in bodies:
             response = session.post(url, data=body, headers=headers, timeout=30)
             if response.status_code != 200:
-                raise BenchmarkError(f"raw loop got {response.status_code}: {response.text[:200]}")
+                raise BenchmarkError(
+                    f"raw loop received status {response.status_code}: {response.text[:200]}"
+                )
     return time.perf_counter() - started
 
 
