@@ -30,7 +30,7 @@ venv="${SEGMENT_GUI_VENV:-.venv}"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -e ".[test]"
 
-"$venv/bin/ruff" check segment_gui tests docs
+"$venv/bin/ruff" check segment_gui tests docs benchmarks
 "$venv/bin/mypy" segment_gui
 
 export QT_QPA_PLATFORM=offscreen
