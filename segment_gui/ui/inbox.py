@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from segment_gui.sandbox import ReceivedMessage
 from segment_gui.ui.response_view import monospace_editor
 
+FLUSH_INTERVAL_MS = 100
 EMPTY_TEXT = "The sandbox inbox is empty. Choose the Local sandbox endpoint and press Send."
 
 
@@ -35,6 +36,11 @@ class InboxView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._messages: list[ReceivedMessage] = []
+        self._pending: list[ReceivedMessage] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self._flush)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
@@ -67,21 +73,37 @@ class InboxView(QWidget):
         self._update_info()
 
     def add_message(self, message: ReceivedMessage) -> None:
-        self._messages.append(message)
-        row = self.table.rowCount()
-        self.table.insertRow(row)
-        cells = [
-            message.received_at[11:19],
-            message.type,
-            _summary(message.message),
-            message.write_key_masked,
-            " ".join(message.notes),
-        ]
-        for column, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            item.setToolTip(text)
-            self.table.setItem(row, column, item)
-        self.table.setCurrentCell(row, 0)
+        """Queue a received message; rows are added in groups on a short timer, because a
+        batch run delivers thousands of messages at once."""
+        self._pending.append(message)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        follow = self.table.currentRow() in (-1, self.table.rowCount() - 1)
+        self.table.setUpdatesEnabled(False)
+        start = self.table.rowCount()
+        self.table.setRowCount(start + len(pending))
+        for offset, message in enumerate(pending):
+            self._messages.append(message)
+            cells = [
+                message.received_at[11:19],
+                message.type,
+                _summary(message.message),
+                message.write_key_masked,
+                " ".join(message.notes),
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(start + offset, column, item)
+        self.table.setUpdatesEnabled(True)
+        if follow:
+            # Keep following the newest message unless the user selected an older one.
+            self.table.setCurrentCell(self.table.rowCount() - 1, 0)
         self._update_info()
 
     def message_count(self) -> int:
@@ -92,7 +114,7 @@ class InboxView(QWidget):
             text = EMPTY_TEXT
         else:
             count = len(self._messages)
-            text = f"{count} message{'s' if count != 1 else ''} received"
+            text = f"{count:,} message{'s' if count != 1 else ''} received"
         if self.base_url:
             text += f"  ·  sandbox at {self.base_url}"
         self.info_label.setText(text)
@@ -104,6 +126,7 @@ class InboxView(QWidget):
             )
 
     def _on_clear_clicked(self) -> None:
+        self._pending.clear()
         self._messages.clear()
         self.table.setRowCount(0)
         self.detail.clear()
