@@ -839,6 +839,27 @@ class MainWindow(QMainWindow):
             return resolve_base_url(endpoint, url or "http://127.0.0.1:{port}/v1")
         return resolve_base_url(endpoint)
 
+    def _send_target(self, action: str) -> tuple[str, str | None] | None:
+        """Return the base URL and credential name to use, or None after telling the user
+        why `action` (send or run) cannot go ahead."""
+        endpoint_problem = self._endpoint_problem()
+        if endpoint_problem:
+            self.notify(f"Cannot {action}: {endpoint_problem}")
+            return None
+        try:
+            base_url = self._base_url()
+        except EndpointError as error:
+            self.notify(str(error))
+            return None
+        credential = self.credential_combo.currentData() or None
+        if credential is None and not is_loopback_url(base_url):
+            self.notify(
+                f"Cannot {action}: {base_url} needs a write key; choose a credential or add "
+                "one with Credentials…"
+            )
+            return None
+        return base_url, credential
+
     def send(self) -> None:
         if self._sending:
             return
@@ -846,22 +867,10 @@ class MainWindow(QMainWindow):
         if not composition.sendable:
             self.notify("Cannot send: " + "; ".join(describe(p) for p in composition.errors()))
             return
-        endpoint_problem = self._endpoint_problem()
-        if endpoint_problem:
-            self.notify(f"Cannot send: {endpoint_problem}")
+        target = self._send_target("send")
+        if target is None:
             return
-        try:
-            base_url = self._base_url()
-        except EndpointError as error:
-            self.notify(str(error))
-            return
-        credential = self.credential_combo.currentData() or None
-        if credential is None and not is_loopback_url(base_url):
-            self.notify(
-                f"Sending to {base_url} needs a write key: choose a credential or add one "
-                "with Credentials…"
-            )
-            return
+        base_url, credential = target
         message = composition.message
         assert message is not None  # sendable implies a message
         settings = self.settings()
@@ -1032,19 +1041,10 @@ class MainWindow(QMainWindow):
         if self.run_panel.is_running() or self.send_controller.busy():
             self.notify("A send or run is in progress; wait for it or cancel it")
             return
-        endpoint_problem = self._endpoint_problem()
-        if endpoint_problem:
-            self.notify(f"Cannot run: {endpoint_problem}")
+        target = self._send_target("run")
+        if target is None:
             return
-        try:
-            base_url = self._base_url()
-        except EndpointError as error:
-            self.notify(str(error))
-            return
-        credential = self.credential_combo.currentData() or None
-        if credential is None and not is_loopback_url(base_url):
-            self.notify(f"Running against {base_url} needs a write key: choose a credential")
-            return
+        base_url, credential = target
         spec, values, items = self.spec, self.form.values(), self.input_panel.items()
         settings = RunSettings.from_settings(self.settings())
         options = self.send_options(self.settings())
