@@ -27,7 +27,7 @@ _INSECURE_BACKENDS = ("keyrings.alt", "PlaintextKeyring", "fail.Keyring", "null.
 
 
 class CredentialError(Exception):
-    """A credential operation that failed; the message says why and what to do."""
+    """A credential operation that failed; the message gives the reason and what to do."""
 
 
 class KeyringUnavailableError(CredentialError):

@@ -16,7 +16,7 @@ from typing import Any
 from segment_gui.spec import CollectionOption, Field, NodeSpec, is_visible
 
 PRESET_FORMAT_VERSION = 1
-# How the body is built: Segment's spec, or as n8n's Segment node (version 1) posts it.
+# Body modes: Segment's spec, or the body n8n's Segment node (version 1) posts.
 BODY_MODE_NAMES = ("segment", "n8n")
 SETTING_NAMES = (
     "notes",

@@ -1,10 +1,11 @@
 """Build and check the Segment message that a form's parameters describe.
 
-The body follows Segment's HTTP Tracking API spec, not n8n's node output: empty values are left
-out, n8n's `locate` parameter goes out as Segment's `context.locale`, the integration toggles use
-Segment's destination names `All` and `Salesforce`, and trait and property values are converted
-by their row's value type. `compose()` returns the message together with every problem found,
-each tied to the parameter path of the field at fault, so the window can show it there.
+The body follows Segment's HTTP Tracking API spec, not n8n's node output. Empty values are left
+out, and n8n's `locate` parameter goes out as Segment's `context.locale`. The integration
+toggles use Segment's destination names `All` and `Salesforce`, and trait and property values
+are converted by their row's value type. `compose()` returns the message together with every
+problem found, each tied to the parameter path of the field at fault, so the window can show it
+there.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ class RunReport:
     the run.
     `errors` contains the `{"error": …}` items of n8n's error output under continueErrorOutput.
     `stopped_at` is the index of the failed item that ended the run under stopWorkflow, and
-    `error` then says why.
+    `error` then gives the reason.
     """
 
     results: list[ItemResult]
@@ -530,14 +530,14 @@ class _Run:
             return _Reply(FAILED, error=str(failure), elapsed_ms=elapsed)
 
         text = response.text()
-        kept = _cut_text(text)
-        output = _response_object(text) if kept == text else {}
+        stored_text = _cut_text(text)
+        output = _response_object(text) if stored_text == text else {}
         status_line = f"{response.status} {response.reason}".strip()
         if not response.ok:
             detail = _cut_text(text, 300).strip()
             reason = f"HTTP {status_line}" + (f": {detail}" if detail else "")
-            return _Reply(FAILED, response.status, kept, reason, response.elapsed_ms)
-        return _Reply(SENT, response.status, kept, "", response.elapsed_ms, output=output)
+            return _Reply(FAILED, response.status, stored_text, reason, response.elapsed_ms)
+        return _Reply(SENT, response.status, stored_text, "", response.elapsed_ms, output=output)
 
     def mark_rest(self) -> None:
         """Give every item without a result its final status: cancelled when the run was

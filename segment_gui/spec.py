@@ -6,8 +6,8 @@ definitions, and one parameter name may appear several times with different `dis
 name, so a value typed for one operation stays when another operation shows the same name.
 
 Fields and choices marked `"extension": true` are segment-gui additions that n8n's Segment node
-lacks (value types, the Advanced collection, the Screen and Alias operations); exports to n8n
-drop them.
+lacks: value types, the Advanced collection, and the Screen and Alias operations. Exports to
+n8n drop them.
 
 This module is plain Python with no Qt import, so the payload builder, the CLI and tests use it
 directly.
@@ -118,9 +118,9 @@ def is_visible(
 ) -> bool:
     """Apply n8n's `displayOptions` rules to parameter `values`.
 
-    `show`: every listed parameter must currently hold one of its listed values (a missing
-    parameter holds none). `hide`: the field is hidden as soon as any listed parameter holds
-    one of its listed values. No rules means always visible.
+    `show`: every listed parameter must currently have one of its listed values (a missing
+    parameter has none). `hide`: the field is hidden as soon as any listed parameter has one
+    of its listed values. No rules means always visible.
     """
     if not display_options:
         return True

@@ -148,7 +148,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON so that a crash leaves either the old file or the new one, never a mix.
 
     The data goes to a temporary file in the same folder, is flushed and fsynced, then renamed
-    over the target; the folder is fsynced so the rename itself survives a power loss.
+    over the target. The folder is fsynced too, so the rename itself survives a power loss.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"

@@ -59,7 +59,7 @@ class EndpointError(ValueError):
 
 
 class SendError(Exception):
-    """A send that got no HTTP response; the message says what failed and what to try."""
+    """A send that got no HTTP response; the message names what failed and what to try."""
 
     def __init__(
         self,

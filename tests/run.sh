@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the whole test suite from a fresh clone: installs the Debian packages Qt and the keyring
-# need, makes a virtual environment with the package and its test extras, then runs ruff, mypy
-# and pytest inside a private D-Bus session with an unlocked gnome-keyring and offscreen Qt.
+# Run the whole test suite from a fresh clone. It installs the Debian packages Qt and the keyring
+# need and makes a virtual environment with the package and its test extras. It then runs ruff,
+# mypy and pytest, the last inside a private D-Bus session with an unlocked gnome-keyring and
+# offscreen Qt.
 # Extra arguments go to pytest, e.g. `bash tests/run.sh -k payload`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -77,7 +77,8 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         try:
             assert process.stdout is not None
             url = process.stdout.readline().strip()
-            assert url.startswith("http://127.0.0.1:") and url.endswith("/v1"), url
+            assert url.startswith("http://127.0.0.1:"), url
+            assert url.endswith("/v1"), url
             yield url, log
         finally:
             process.terminate()

@@ -124,7 +124,7 @@ def reply_statuses(data: bytes) -> list[int | None]:
 
     http.server replies to a request line that it cannot read with a bare HTTP/0.9-style body,
     without a status line, and closes the connection. The code is then read from its HTML
-    error page, and an HTTP/0.9 body without one (a JSON answer to `GET /path`) is reported
+    error page, and an HTTP/0.9 body without one (a JSON response to `GET /path`) is reported
     as None.
     """
     statuses: list[int | None] = []

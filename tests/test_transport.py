@@ -674,8 +674,8 @@ def test_refused_message() -> None:
 
 
 def test_dns_failure_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A real lookup would query the machine's DNS server, which is not on loopback, so the
-    # resolver's failure is raised locally instead; everything above it runs for real.
+    # A real lookup would query the machine's DNS server, which is not on loopback. So the
+    # resolver's failure is raised locally, and everything above it runs for real.
     def fail_lookup(host: str, *args: object, **kwargs: object) -> list[object]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 

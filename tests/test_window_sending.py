@@ -154,7 +154,7 @@ def test_preferences_saved_and_used(window: Any, qtbot: Any, home: Any) -> None:
 
 
 def test_plain_http_needs_confirmation(window: Any, qtbot: Any, home: Any) -> None:
-    # The credential record exists without a key: the answer "No" means the key is never read
+    # The credential record exists without a key: clicking "No" means the key is never read
     # and nothing is sent, so the non-loopback URL below is never contacted.
     Config(app_paths(home)).put_credential(CredentialRecord("plain", "http://collector.example/v1"))
     window._refresh_credentials(select="plain")

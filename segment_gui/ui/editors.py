@@ -341,8 +341,10 @@ def _expression_for(value: Any, spec_field: Field) -> str:
 
 
 def _fixed_from(text: str, spec_field: Field) -> Any:
-    """The fixed value to show when leaving expression mode: the text when it contains no
-    `{{ }}` and fits the field, else the field's default."""
+    """Return the fixed value to show when leaving expression mode.
+
+    That is the text when it contains no `{{ }}` and fits the field, else the field's default.
+    """
     literal = re.fullmatch(r"\{\{\s*(.*?)\s*\}\}", text.strip())
     if literal and spec_field.type != "string":
         text = literal.group(1)
@@ -480,8 +482,8 @@ class _OptionGroup(QFrame):
 class FixedCollectionEditor(QWidget):
     """A collapsible section for an n8n fixedCollection.
 
-    The spec's placeholder labels the Add button. With `multipleValues`, each option holds rows
-    that can be added, removed and moved; otherwise each option is present once or absent.
+    The spec's placeholder labels the Add button. With `multipleValues`, each option contains
+    rows that can be added, removed and moved. Otherwise each option is present once or absent.
     """
 
     value_changed = Signal()

@@ -1,7 +1,7 @@
 """The generated form: visible fields of a spec field list, kept in sync with a flat value dict.
 
 The same class renders the node parameters (resource, operation and the operation's fields) and
-the node settings; display rules decide which fields are shown, with no special case for any
+the node settings. Display rules decide which fields are visible, with no special case for any
 field name.
 """
 
@@ -23,8 +23,8 @@ from segment_gui.ui.editors import LeafField, create_labelled_editor
 class GeneratedForm(QWidget):
     """Editors for the visible fields of `fields`, in spec order.
 
-    `values` holds every parameter the user has set, including ones hidden now, so switching
-    operation and back restores them; `visible_values()` is what a message may use.
+    `values` contains every parameter the user has set, including ones hidden now, so switching
+    operation and back restores them. A message may use only `visible_values()`.
     """
 
     values_changed = Signal()
@@ -52,17 +52,17 @@ class GeneratedForm(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
-        self._shown_messages: list[QLabel] = []
+        self._visible_messages: list[QLabel] = []
         self._reconcile()
 
     # -- values ---------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
-        """Every value set so far, including fields hidden now."""
+        """Return every value set so far, including fields hidden now."""
         return copy.deepcopy(self._values)
 
     def visible_values(self) -> dict[str, Any]:
-        """The visible fields with their current values (defaults where unset)."""
+        """Return the visible fields with their current values (defaults where unset)."""
         result = {}
         for spec_field in self.visible_fields():
             result[spec_field.name] = copy.deepcopy(
@@ -102,24 +102,24 @@ class GeneratedForm(QWidget):
         for path, hint in hints.items():
             lines.setdefault(path, []).append(hint)
         fields = {leaf.editor.objectName(): leaf for leaf in self.findChildren(LeafField)}
-        wanted: dict[QLabel, str] = {}
+        new_texts: dict[QLabel, str] = {}
         missing: list[str] = []
         for path, texts in lines.items():
             leaf = fields.get(path) if path else None
             if leaf is None:
                 missing.append(path)
                 continue
-            wanted[leaf.message_label] = "\n".join(texts)
-        for shown in self._shown_messages:
-            if shown not in wanted and shiboken6.isValid(shown):
-                shown.clear()
-                shown.hide()
-        for label, text in wanted.items():
+            new_texts[leaf.message_label] = "\n".join(texts)
+        for previous in self._visible_messages:
+            if previous not in new_texts and shiboken6.isValid(previous):
+                previous.clear()
+                previous.hide()
+        for label, text in new_texts.items():
             if label.text() != text:
                 label.setText(text)
             if label.isHidden():
                 label.show()
-        self._shown_messages = list(wanted)
+        self._visible_messages = list(new_texts)
         return missing
 
     # -- fields ---------------------------------------------------------------------------
@@ -155,26 +155,26 @@ class GeneratedForm(QWidget):
 
     def _reconcile(self) -> None:
         """Show exactly the visible fields, reusing editors whose definition stays visible."""
-        wanted = self.visible_fields()
-        wanted_ids = {id(f) for f in wanted}
-        for key in [key for key in self._editors if key not in wanted_ids]:
+        visible = self.visible_fields()
+        visible_ids = {id(f) for f in visible}
+        for key in [key for key in self._editors if key not in visible_ids]:
             _field, container, editor = self._editors.pop(key)
             # Detach at once: a hidden editor must neither emit changes nor be found by path.
             editor.blockSignals(True)
             self._layout.removeWidget(container)
             container.setParent(None)
             container.deleteLater()
-        for spec_field in wanted:
+        for spec_field in visible:
             if id(spec_field) not in self._editors:
                 self._create(spec_field)
-        for index, spec_field in enumerate(wanted):
+        for index, spec_field in enumerate(visible):
             _field, container, _editor = self._editors[id(spec_field)]
             if self._layout.indexOf(container) != index:
                 self._layout.removeWidget(container)
                 self._layout.insertWidget(index, container)
             container.show()
         # An options value left over from another resource falls back to the default.
-        for spec_field in wanted:
+        for spec_field in visible:
             if spec_field.type == "options" and spec_field.name in self._values:
                 if self._values[spec_field.name] not in spec_field.choice_values():
                     self._values[spec_field.name] = spec_field.default
