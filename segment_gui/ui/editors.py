@@ -628,6 +628,9 @@ class FixedCollectionEditor(QWidget):
         self._groups[group.option.name].remove(group)
         self.rows_layout.removeWidget(group)
         group.blockSignals(True)
+        # Hidden before it leaves the window: unparenting a visible row took the window's
+        # activation away (seen with the offscreen platform), so shortcuts stopped working.
+        group.hide()
         group.setParent(None)
         group.deleteLater()
         self._relayout()

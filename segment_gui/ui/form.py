@@ -162,6 +162,7 @@ class GeneratedForm(QWidget):
             # Detach at once: a hidden editor must neither emit changes nor be found by path.
             editor.blockSignals(True)
             self._layout.removeWidget(container)
+            container.hide()  # see FixedCollectionEditor._discard
             container.setParent(None)
             container.deleteLater()
         for spec_field in visible:

@@ -106,6 +106,7 @@ from segment_gui.ui.presets_panel import PresetsPanel
 from segment_gui.ui.response_view import ResponseView, monospace_editor
 from segment_gui.ui.run_panel import RunPanel
 from segment_gui.ui.sender import SendController, SendJob
+from segment_gui.ui.undo import FormHistory
 from segment_gui.ui.workers import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -281,6 +282,9 @@ class MainWindow(QMainWindow):
         middle_layout.addWidget(self.form_tabs, 1)
         self.form.values_changed.connect(self._on_form_changed)
         self.settings_form.values_changed.connect(self._on_form_changed)
+        self.form_history = FormHistory(self)
+        self.form_history.track(self.form, self.spec.properties)
+        self.form_history.track(self.settings_form, self.spec.settings)
 
         self.result_tabs = QTabWidget(splitter)
         preview = QWidget(self.result_tabs)
@@ -343,6 +347,17 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.aboutToShow.connect(self.form_history.flush)
+        self.undo_action = self._action(
+            edit_menu, "&Undo", QKeySequence.StandardKey.Undo, self.form_history.undo
+        )
+        self.redo_action = self._action(
+            edit_menu, "&Redo", QKeySequence("Ctrl+Shift+Z"), self.form_history.redo
+        )
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.form_history.changed.connect(self._update_undo_actions)
+        self._update_undo_actions()
+        edit_menu.addSeparator()
         self._action(edit_menu, "Copy as &n8n node", None, self.copy_as_n8n)
         self._action(edit_menu, "Copy as &curl", None, lambda: self.copy_as_curl(False))
         self._action(
@@ -367,6 +382,13 @@ class MainWindow(QMainWindow):
         )
         self.cancel_action.setEnabled(False)
         self._action(request_menu, "&Credentials…", None, self.open_credentials_dialog)
+
+    def _update_undo_actions(self) -> None:
+        history = self.form_history
+        self.undo_action.setEnabled(history.can_undo())
+        self.redo_action.setEnabled(history.can_redo())
+        self.undo_action.setText(f"&Undo {history.undo_text()}".rstrip())
+        self.redo_action.setText(f"&Redo {history.redo_text()}".rstrip())
 
     def _action(self, menu: Any, text: str, shortcut: Any, slot: Any) -> QAction:
         action = QAction(text, self)
@@ -531,6 +553,7 @@ class MainWindow(QMainWindow):
         self.settings_form.set_values({})
         self.presets_panel.current_name = None
         self.anonymous_id = str(uuid.uuid4())
+        self.form_history.reset()
         self.notify("New request")
 
     # -- presets --------------------------------------------------------------------------
@@ -657,6 +680,7 @@ class MainWindow(QMainWindow):
         if notes:
             self.notify(f"Preset {preset.name!r}: " + " ".join(notes))
         self._remember_baseline(self.snapshot(preset.name))
+        self.form_history.reset()
         return notes
 
     # -- n8n and curl --------------------------------------------------------------------
