@@ -160,6 +160,9 @@ class Preset:
     body_mode: str = "segment"
     # Input items saved with the preset, like n8n's pinData; None when the preset has none.
     items: list[dict[str, Any]] | None = None
+    # When the preset file last changed (seconds since the epoch); None until read from disk.
+    # It is not saved in the preset and is not compared.
+    modified: float | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -182,6 +182,13 @@ def preset_file_name(name: str) -> str:
     return f"{stem}.json"
 
 
+def _modified_time(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 class PresetStore:
     """One JSON file per preset under `presets/`."""
 
@@ -206,6 +213,7 @@ class PresetStore:
                         f"file to {preset_file_name(preset.name)} or set its name to "
                         f"{unquote(path.stem)!r}"
                     )
+                preset.modified = _modified_time(path)
                 presets.append(preset)
             except PresetError as error:
                 logger.warning("Skipped preset file %s: %s", path, error)

@@ -621,6 +621,7 @@ def test_window_state_restored(qtbot: Any, home: Path) -> None:
     first.resize(700, 500)
     first.splitter.setSizes([300, 500, 500])
     first.endpoint.set_endpoint("http://127.0.0.1:9/v1")
+    first.presets_panel.sort_order = "changed"
     first.presets_panel.save_named("remember me")
     qtbot.waitUntil(lambda: first.presets_panel.names() == ["remember me"], timeout=5000)
     sizes = first.splitter.sizes()
@@ -632,6 +633,7 @@ def test_window_state_restored(qtbot: Any, home: Path) -> None:
     second.show()
     qtbot.waitUntil(lambda: second.presets_panel.current_name == "remember me", timeout=5000)
     assert second.endpoint.endpoint() == "http://127.0.0.1:9/v1"
+    assert second.presets_panel.sort_order == "changed"
     assert (second.width(), second.height()) == size
     assert second.splitter.sizes() == sizes
     assert second.windowTitle() == "remember me – Segment GUI"

@@ -1137,6 +1137,7 @@ class MainWindow(QMainWindow):
         endpoint = state.value("endpoint")
         if isinstance(endpoint, str) and endpoint:
             self.endpoint.set_endpoint(endpoint)
+        self.presets_panel.sort_order = str(state.value("presetSort") or "name")
         self._pending_credential = str(state.value("credential") or "")
         self._pending_preset = str(state.value("preset") or "")
 
@@ -1145,6 +1146,7 @@ class MainWindow(QMainWindow):
         state.setValue("geometry", self.saveGeometry())
         state.setValue("splitter", [str(size) for size in self.splitter.sizes()])
         state.setValue("endpoint", self.endpoint.endpoint())
+        state.setValue("presetSort", self.presets_panel.sort_order)
         state.setValue("credential", self.credential_combo.currentData() or "")
         state.setValue("preset", self.presets_panel.current_name or "")
         state.sync()

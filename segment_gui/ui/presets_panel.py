@@ -1,12 +1,21 @@
-"""The presets list: save, load, rename, duplicate and delete. File IO runs on a worker."""
+"""The presets list: save, load, rename, duplicate and delete. File IO runs on a worker.
+
+The list sorts by name or by last change, and shows a preset's note under its name when the
+preset's "Display Note in Flow?" setting is on, as n8n shows it under the node.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
     QGridLayout,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -14,6 +23,9 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +35,80 @@ from segment_gui.storage import PresetStore
 from segment_gui.ui.workers import TaskRunner
 
 EMPTY_TEXT = "No presets yet. Fill the form and press Save (Ctrl+S) to keep it."
+NAME_ROLE = Qt.ItemDataRole.UserRole
+NOTE_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ORDERS = {"name": "Name", "changed": "Last change"}
+
+
+def shown_note(preset: Preset) -> str:
+    """Return the note shown under the preset's name, or "" when Display Note in Flow is off."""
+    note = preset.settings.get("notes")
+    if preset.settings.get("notesInFlow") is not True or not isinstance(note, str):
+        return ""
+    return " ".join(note.split())
+
+
+class _NoteDelegate(QStyledItemDelegate):
+    """Paints the preset's name, and its note in a smaller italic line under it."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        note = index.data(NOTE_ROLE)
+        if not note:
+            super().paint(painter, option, index)
+            return
+        view_option = QStyleOptionViewItem(option)
+        self.initStyleOption(view_option, index)
+        name = view_option.text
+        view_option.text = ""
+
+        # The style draws the background, selection and focus frame; the text is drawn here.
+        widget = view_option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, view_option, painter, widget)
+        area = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, view_option, widget)
+        area = area.adjusted(2, 0, -2, 0)
+
+        selected = bool(view_option.state & QStyle.StateFlag.State_Selected)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.save()
+        painter.setPen(view_option.palette.color(role))
+        name_metrics = QFontMetrics(view_option.font)
+        top = area.top() + 2
+        painter.setFont(view_option.font)
+        painter.drawText(
+            area.left(),
+            top + name_metrics.ascent(),
+            name_metrics.elidedText(name, Qt.TextElideMode.ElideRight, area.width()),
+        )
+        note_font = _note_font(view_option.font)
+        note_metrics = QFontMetrics(note_font)
+        painter.setFont(note_font)
+        painter.drawText(
+            area.left(),
+            top + name_metrics.height() + note_metrics.ascent(),
+            note_metrics.elidedText(note, Qt.TextElideMode.ElideRight, area.width()),
+        )
+        painter.restore()
+
+    def sizeHint(  # noqa: N802 - Qt override
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        size = super().sizeHint(option, index)
+        if index.data(NOTE_ROLE):
+            size.setHeight(size.height() + QFontMetrics(_note_font(option.font)).height() + 4)
+        return size
+
+
+def _note_font(font: QFont) -> QFont:
+    note_font = QFont(font)
+    note_font.setItalic(True)
+    note_font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
+    return note_font
 
 
 class PresetsPanel(QWidget):
@@ -47,6 +133,7 @@ class PresetsPanel(QWidget):
         self.before_switch: Callable[[], bool] | None = None
         self._current_name: str | None = None
         self._presets: dict[str, Preset] = {}
+        self._select_after_fill: str | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -58,8 +145,22 @@ class PresetsPanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._apply_filter)
         layout.addWidget(self.filter_edit)
+        sort_row = QHBoxLayout()
+        sort_label = QLabel("S&ort by", self)
+        self.sort_combo = QComboBox(self)
+        self.sort_combo.setObjectName("presetSort")
+        self.sort_combo.setAccessibleName("Sort presets by")
+        for key, label in SORT_ORDERS.items():
+            self.sort_combo.addItem(label, key)
+        sort_label.setBuddy(self.sort_combo)
+        self.sort_combo.currentIndexChanged.connect(lambda _index: self._fill())
+        sort_row.addWidget(sort_label)
+        sort_row.addWidget(self.sort_combo, 1)
+        layout.addLayout(sort_row)
         self.list = QListWidget(self)
         self.list.setObjectName("presetList")
+        self.list.setAccessibleName("Presets")
+        self.list.setItemDelegate(_NoteDelegate(self.list))
         self.list.itemActivated.connect(self._on_item_activated)
         self.list.itemDoubleClicked.connect(self._on_item_activated)
         layout.addWidget(self.list, 1)
@@ -121,19 +222,22 @@ class PresetsPanel(QWidget):
             self.store.load_all, lambda result: self._on_listed(result, select), self._on_failed
         )
 
+    @property
+    def sort_order(self) -> str:
+        """How the list is sorted: "name" (A to Z) or "changed" (last changed first)."""
+        return str(self.sort_combo.currentData())
+
+    @sort_order.setter
+    def sort_order(self, order: str) -> None:
+        index = self.sort_combo.findData(order)
+        if index >= 0:
+            self.sort_combo.setCurrentIndex(index)
+
     def _on_listed(self, result: tuple[list[Preset], list[str]], select: str | None) -> None:
         presets, errors = result
         self._presets = {preset.name: preset for preset in presets}
-        self.list.clear()
-        for preset in presets:
-            item = QListWidgetItem(preset.name, self.list)
-            call = (
-                f"{preset.parameters.get('resource', '')}:{preset.parameters.get('operation', '')}"
-            )
-            item.setToolTip(call)
-            if preset.name == (select or self.current_name):
-                self.list.setCurrentItem(item)
-        self._apply_filter()
+        self._select_after_fill = select
+        self._fill()
         self.empty_label.setVisible(not presets and not errors)
         self.problems_label.setVisible(bool(errors))
         if errors:
@@ -143,14 +247,36 @@ class PresetsPanel(QWidget):
         self._update_buttons()
         self.listed.emit([preset.name for preset in presets])
 
+    def _fill(self) -> None:
+        """List the presets in the chosen order, keeping the selection."""
+        select = self._select_after_fill or self._selected_name() or self.current_name
+        self._select_after_fill = None
+        presets = sorted(self._presets.values(), key=lambda preset: preset.name.casefold())
+        if self.sort_order == "changed":
+            presets.sort(key=lambda preset: preset.modified or 0.0, reverse=True)
+        self.list.clear()
+        for preset in presets:
+            item = QListWidgetItem(preset.name, self.list)
+            item.setData(NAME_ROLE, preset.name)
+            note = shown_note(preset)
+            item.setData(NOTE_ROLE, note)
+            if note:
+                item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, note)
+            item.setToolTip(_tooltip(preset))
+            if preset.name == select:
+                self.list.setCurrentItem(item)
+        self._apply_filter()
+
     def names(self) -> list[str]:
+        """Return the listed preset names in the order shown."""
         return [self.list.item(row).text() for row in range(self.list.count())]
 
     def _apply_filter(self) -> None:
         needle = self.filter_edit.text().casefold()
         for row in range(self.list.count()):
             item = self.list.item(row)
-            item.setHidden(needle not in item.text().casefold())
+            searched = f"{item.text()}\n{item.data(NOTE_ROLE) or ''}".casefold()
+            item.setHidden(needle not in searched)
 
     def _selected_name(self) -> str | None:
         item = self.list.currentItem()
@@ -283,3 +409,16 @@ class PresetsPanel(QWidget):
 
     def _on_failed(self, error: Exception) -> None:
         self.message.emit(str(error))
+
+
+def _tooltip(preset: Preset) -> str:
+    resource = preset.parameters.get("resource", "")
+    operation = preset.parameters.get("operation", "")
+    lines = [f"{resource}:{operation}"]
+    if preset.modified is not None:
+        changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(preset.modified))
+        lines.append(f"Last changed {changed}")
+    note = preset.settings.get("notes")
+    if isinstance(note, str) and note.strip():
+        lines.append(note.strip())
+    return "\n".join(lines)
