@@ -191,6 +191,8 @@ class MainWindow(QMainWindow):
         self.credential_combo.setObjectName("credential")
         self.credential_combo.setAccessibleName("Credential")
         self.credential_combo.setMinimumWidth(200)
+        # Wide enough for the chosen name at any font size.
+        self.credential_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         credential_label.setBuddy(self.credential_combo)
         top.addWidget(self.credential_combo)
         self.manage_button = QPushButton("Credentials…", central)

@@ -1,0 +1,146 @@
+"""Accessibility of the form: labels and names, required markers, errors in text, 200 % font."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from segment_gui.ui.editors import LeafField
+
+OPERATIONS = [
+    ("identify", "create"),
+    ("identify", "alias"),
+    ("track", "event"),
+    ("track", "page"),
+    ("track", "screen"),
+    ("group", "add"),
+]
+
+
+def show_operation(window: Any, resource: str, operation: str) -> None:
+    window.form.set_value("resource", resource)
+    window.form.set_value("operation", operation)
+    # Open every collection, with its nested sections, so their editors are checked too.
+    for name in ("context", "properties", "traits", "advanced"):
+        add = window.form.findChild(QAbstractButton, f"{name}:add")
+        if add is not None and add.isVisibleTo(window) and add.menu() is None:
+            add.click()
+    for name in ("app", "campaign", "device"):
+        add = window.form.findChild(QAbstractButton, f"context.contextUi.{name}:add")
+        if add is not None:
+            add.click()
+
+
+def clipped_widgets(root: QWidget) -> list[str]:
+    """Name each visible label, button or combo box whose text does not fit its size."""
+    found = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisible() or widget.width() == 0:
+            continue
+        name = widget.objectName() or type(widget).__name__
+        if isinstance(widget, QLabel) and widget.text():
+            if widget.wordWrap():
+                needed = widget.heightForWidth(widget.width())
+                if needed > widget.height() + 1:
+                    found.append(f"label {name} {widget.text()[:40]!r}: needs {needed} px high")
+            elif widget.sizeHint().width() > widget.width() + 1:
+                found.append(f"label {name} {widget.text()[:40]!r}: needs more width")
+        elif isinstance(widget, QAbstractButton) and widget.text():
+            hint = widget.sizeHint()
+            if hint.width() > widget.width() + 1 or hint.height() > widget.height() + 1:
+                size = widget.size().toTuple()
+                found.append(f"button {name} {widget.text()!r}: needs {hint.toTuple()}, has {size}")
+        elif isinstance(widget, QComboBox) and not widget.isEditable():
+            text_width = widget.fontMetrics().horizontalAdvance(widget.currentText())
+            if text_width > widget.width() - 20:
+                found.append(f"combo box {name} {widget.currentText()!r}: text cut")
+    return found
+
+
+@pytest.fixture
+def large_font(qapp: QApplication) -> Iterator[None]:
+    original = qapp.font()
+    doubled = qapp.font()
+    doubled.setPointSizeF(original.pointSizeF() * 2)
+    qapp.setFont(doubled)
+    yield
+    qapp.setFont(original)
+
+
+@pytest.mark.parametrize(("resource", "operation"), OPERATIONS)
+def test_form_at_double_font(
+    large_font: None, qtbot: Any, home: Path, resource: str, operation: str
+) -> None:
+    from segment_gui import create_window
+
+    window = create_window(home)
+    qtbot.addWidget(window)
+    window.resize(1360, 820)
+    window.show()
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=5000)
+    show_operation(window, resource, operation)
+    try:
+        assert window.font().pointSizeF() >= 2 * 8
+        # New rows get their final size once the layouts run, so wait for the settled layout.
+        try:
+            qtbot.waitUntil(lambda: not clipped_widgets(window), timeout=3000)
+        except qtbot.TimeoutError:
+            pass
+        clipped = clipped_widgets(window)
+        assert clipped == [], "\n".join(clipped)
+    finally:
+        window._baseline = None
+        window.shutdown()
+
+
+@pytest.mark.parametrize(("resource", "operation"), OPERATIONS)
+def test_every_editor_named(window: Any, resource: str, operation: str) -> None:
+    show_operation(window, resource, operation)
+    leaves = [leaf for leaf in window.form.findChildren(LeafField) if leaf.isVisibleTo(window)]
+    assert leaves
+    for leaf in leaves:
+        editor = leaf.editor
+        spec_field = leaf.spec_field
+        assert editor.accessibleName() == spec_field.display_name
+        assert leaf.mode_button.accessibleName().endswith(spec_field.display_name)
+        if isinstance(editor, QCheckBox):
+            continue
+        labels = [label for label in leaf.findChildren(QLabel) if label.buddy() is editor]
+        if labels:
+            assert labels[0].text().startswith(spec_field.display_name)
+        else:
+            # Fields in collection rows show their name as the placeholder instead.
+            assert isinstance(editor, (QLineEdit, QComboBox))
+            if isinstance(editor, QLineEdit):
+                assert editor.placeholderText()
+
+
+def test_required_marked_beyond_colour(window: Any) -> None:
+    show_operation(window, "group", "add")
+    leaf = window.form.findChild(LeafField, "groupId:field")
+    label = next(label for label in leaf.findChildren(QLabel) if label.buddy() is leaf.editor)
+    assert label.text() == "Group ID *"
+    assert label.toolTip() == "Required"
+    assert leaf.editor.accessibleDescription().startswith("Required.")
+
+
+def test_error_shown_as_text(window: Any) -> None:
+    show_operation(window, "group", "add")
+    leaf = window.form.findChild(LeafField, "groupId:field")
+    assert leaf.message_label.isVisibleTo(window)
+    assert leaf.message_label.text() == "Error: Group ID is required; enter a value"
+    assert "Error: Group ID is required; enter a value" in window.preview_status.text()
+    window.form.set_value("groupId", "g-1")
+    assert not leaf.message_label.isVisibleTo(window)
