@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from segment_gui.storage import Config, CredentialRecord, app_paths
@@ -70,6 +71,23 @@ def test_cancel_stops_slow_send(window: Any, qtbot: Any, slow_server: str) -> No
     qtbot.waitUntil(lambda: len(window.history_panel.entries) == 1, timeout=3000)
     assert window.history_panel.entries[0].status is None
     assert window.history_panel.entries[0].error
+
+
+def test_escape_key_cancels_send(window: Any, qtbot: Any, slow_server: str) -> None:
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.endpoint.set_endpoint(slow_server)
+    user = field(window, "userId")
+    user.setText("u-escape")
+    user.setFocus()
+    qtbot.keyClick(user, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.is_sending()
+    qtbot.wait(200)
+    qtbot.keyClick(user, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.is_sending(), timeout=3000)
+    assert "cancel" in window.response_view.status_label.text().lower()
+    assert user.text() == "u-escape"
 
 
 def test_history_records_and_reloads(window: Any, qtbot: Any, home: Any) -> None:
