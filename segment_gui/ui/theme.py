@@ -155,7 +155,8 @@ def readable(color: QColor, background: QColor, minimum: float = MIN_TEXT_CONTRA
         candidate = QColor.fromHslF(max(hue, 0.0), saturation, lightness)
         if contrast_ratio(candidate, background) >= minimum:
             return candidate
-    return QColor(Qt.GlobalColor.white if is_dark(background) else Qt.GlobalColor.black)
+    # Full lightness (white) or none (black), the most contrast this hue can give.
+    return QColor.fromHslF(max(hue, 0.0), saturation, 1.0 if is_dark(background) else 0.0)
 
 
 def rotated(color: QColor, degrees: int) -> QColor:
