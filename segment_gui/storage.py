@@ -375,7 +375,7 @@ class Config:
         """Return every preference in PREFERENCE_DEFAULTS, stored or default.
 
         A stored value that is invalid (a timeout that is not a number of seconds in (0, 3600],
-        a colour scheme not in COLOR_SCHEMES) is logged as a warning and replaced by its
+        a color scheme not in COLOR_SCHEMES) is logged as a warning and replaced by its
         default. Stored keys that are not in PREFERENCE_DEFAULTS are ignored.
         """
         stored = self.read().get("preferences", {})

@@ -27,7 +27,7 @@ def system_scheme_after(qapp: Any) -> Iterator[None]:
 
 
 def opaque_colors(image: QImage) -> set[str]:
-    """Return the colour names of the fully opaque pixels of `image`."""
+    """Return the color names of the fully opaque pixels of `image`."""
     colors = set()
     for y in range(image.height()):
         for x in range(image.width()):

@@ -1,4 +1,4 @@
-"""The JSON viewer: highlighting, line numbers, lazy colouring of long bodies, plain-text copy."""
+"""The JSON viewer: highlighting, line numbers, lazy coloring of long bodies, plain-text copy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from segment_gui.ui.theme import scheme_controller
 
 
 def token_colors(block: QTextBlock) -> dict[str, str]:
-    """Map each coloured piece of `block`'s text to its foreground colour name."""
+    """Map each colored piece of `block`'s text to its foreground color name."""
     text = block.text()
     return {
         text[r.start : r.start + r.length]: r.format.foreground().color().name()

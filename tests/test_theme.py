@@ -1,4 +1,4 @@
-"""Light and dark schemes: the Preferences choice, text contrast, and no fixed colours."""
+"""Light and dark schemes: the Preferences choice, text contrast, and no fixed colors."""
 
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def test_light_choice_overrides_dark() -> None:
 def rendered_contrast(image: QImage) -> float:
     """Return the contrast of the rendered text in `image` against its background.
 
-    The background is the most common pixel colour; the text colour is the pixel that
-    contrasts most with it (the middle of a glyph stroke, free of anti-aliasing).
+    The background is the most common pixel color. The text color is the pixel that
+    contrasts most with it, which lies inside a glyph stroke, clear of anti-aliasing.
     """
     counts: Counter[int] = Counter()
     for y in range(image.height()):
@@ -174,7 +174,7 @@ def test_contrast_in_scheme(qtbot: Any, home: Path, scheme: str) -> None:
     assert len(colors) >= 3
     for name in colors:
         ratio = contrast_ratio(QColor(name), base)
-        assert ratio >= MIN_TEXT_CONTRAST, f"highlight colour {name}: contrast {ratio:.2f}"
+        assert ratio >= MIN_TEXT_CONTRAST, f"highlight color {name}: contrast {ratio:.2f}"
     close_window(window)
 
 
@@ -196,7 +196,7 @@ def test_readable_reaches_contrast(background: str) -> None:
         assert contrast_ratio(color, QColor(background)) >= MIN_TEXT_CONTRAST, start
 
 
-# -- fixed colours ----------------------------------------------------------------------
+# -- fixed colors ----------------------------------------------------------------------
 
 COLOR_TEXT = re.compile(r"#[0-9a-fA-F]{3,8}\b|\brgba?\s*\(|\bhsla?\s*\(|\bcolor\s*:", re.I)
 FIXED_GLOBAL_COLORS = re.compile(
@@ -207,11 +207,11 @@ COLOR_FACTORIES = {"QColor", "fromRgb", "fromRgbF", "fromHsl", "fromHslF", "from
 
 
 def fixed_colors(source: str) -> list[str]:
-    """List the fixed colours in Python `source`: colour strings, Qt's named colours, and
+    """List the fixed colors in Python `source`: color strings, Qt's named colors, and
     QColor constructors whose arguments are all literals."""
     tree = ast.parse(source)
     for node in list(ast.walk(tree)):
-        # The fallback palettes in theme.py are the one allowed place for fixed colours.
+        # The fallback palettes in theme.py are the one allowed place for fixed colors.
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "_FALLBACK_COLORS":
             node.value = ast.Constant(None)
     found = []

@@ -1,9 +1,9 @@
-"""Toolbar, menu and row-button icons, drawn from SVG files in the colour of the palette's text.
+"""Toolbar, menu and row-button icons, drawn from SVG files in the color of the palette's text.
 
 The files in `segment_gui/resources/icons/` draw with `currentColor`. Each icon is rendered
 when Qt asks for a pixmap, at the requested size and device pixel ratio, with `currentColor`
-replaced by the current application palette's text colour, so icons stay sharp on high-DPI
-screens and follow a change of colour scheme at the next repaint.
+replaced by the current application palette's text color, so icons stay sharp on high-DPI
+screens and follow a change of color scheme at the next repaint.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def svg_template(name: str) -> bytes:
 
 
 def icon_color(mode: QIcon.Mode, palette: QPalette | None = None) -> QColor:
-    """Return the colour an icon is drawn in for `mode`, from `palette` or the app's palette."""
+    """Return the color an icon is drawn in for `mode`, from `palette` or the app's palette."""
     palette = palette or QGuiApplication.palette()
     if mode == QIcon.Mode.Disabled:
         return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
@@ -67,7 +67,7 @@ def render_svg(template: bytes, color: QColor, size: QSize, scale: float) -> QPi
 
 
 class PaletteSvgIconEngine(QIconEngine):
-    """A QIconEngine that draws one SVG icon in the palette's text colour at any size."""
+    """A QIconEngine that draws one SVG icon in the palette's text color at any size."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -121,7 +121,7 @@ class PaletteSvgIconEngine(QIconEngine):
 
 
 def icon(name: str) -> QIcon:
-    """Return icon `name` (one of ICON_NAMES), drawn in the palette's text colour.
+    """Return icon `name` (one of ICON_NAMES), drawn in the palette's text color.
 
     Raises KeyError for an unknown name. Icons of one name share their engine and its
     rendered pixmaps.

@@ -21,13 +21,17 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 from segment_gui.ui.theme import readable, syntax_colors
 
 # Documents up to this many characters are highlighted at once when their text is set (about
-# 50 ms for 200,000 characters of indented JSON, measured with `benchmarks/json_view.py`).
-# Longer ones are highlighted a screenful at a time as the blocks come into view.
+# 60 ms for 165,000 characters of indented JSON in `python -m benchmarks.json_view` on a shared
+# 2-core machine). Longer ones are highlighted a screenful at a time as blocks come into view.
 LAZY_THRESHOLD_CHARS = 200_000
+# Longer lines are left plain. A compact body cut at the display limit is one line of up to
+# 1,000,000 characters, and coloring it makes Qt lay that line out a second time (about
+# 0.4 s on a shared 2-core machine).
+MAX_HIGHLIGHT_LINE_CHARS = 20_000
 _GUTTER_PADDING = 6
 
-# One JSON token per match. A string may be unterminated (a body cut at the display limit, or
-# text that is not JSON); a number or literal inside other text is still coloured.
+# One JSON token per match. A string may be unterminated, as in a body cut at the display
+# limit or in text that is not JSON. Numbers and literals inside other text are colored too.
 _TOKEN = re.compile(
     r"""
     (?P<string>"(?:[^"\\]|\\.)*"?)
@@ -41,11 +45,11 @@ _KEY_END = re.compile(r"\s*:")
 
 
 class JsonHighlighter(QSyntaxHighlighter):
-    """Colours JSON keys, strings, numbers, true/false/null and punctuation, one line at a time.
+    """Colors JSON keys, strings, numbers, true/false/null and punctuation, one line at a time.
 
     JSON strings cannot span lines, so each block is highlighted on its own. In a document
     longer than LAZY_THRESHOLD_CHARS, blocks are left plain when the text is set, and
-    `highlight_blocks()` colours them once they are shown. Block states are never changed,
+    `highlight_blocks()` colors them once they are shown. Block states are never changed,
     because QSyntaxHighlighter goes on to the next block whenever a block's state changes.
     """
 
@@ -53,7 +57,7 @@ class JsonHighlighter(QSyntaxHighlighter):
         super().__init__(document)
         self.formats: dict[str, QTextCharFormat] = {}
         self._forcing = False
-        # Numbers of the blocks of a long document that are coloured.
+        # Numbers of the blocks of a long document that are colored.
         self._highlighted: set[int] = set()
         document.contentsChange.connect(self._on_contents_change)
 
@@ -61,7 +65,7 @@ class JsonHighlighter(QSyntaxHighlighter):
         self._highlighted.clear()
 
     def set_palette(self, palette: QPalette) -> None:
-        """Take the token colours from `palette` and colour the document again."""
+        """Take the token colors from `palette` and color the document again."""
         self.formats = {}
         self._highlighted.clear()
         for kind, color in syntax_colors(palette).items():
@@ -75,10 +79,12 @@ class JsonHighlighter(QSyntaxHighlighter):
         return document is not None and document.characterCount() > LAZY_THRESHOLD_CHARS
 
     def highlight_blocks(self, blocks: list[QTextBlock]) -> None:
-        """Colour those of `blocks` that are not coloured yet."""
+        """Color those of `blocks` that are not colored yet."""
         self._forcing = True
         try:
             for block in blocks:
+                if block.length() > MAX_HIGHLIGHT_LINE_CHARS:
+                    continue
                 if block.blockNumber() not in self._highlighted:
                     self._highlighted.add(block.blockNumber())
                     self.rehighlightBlock(block)
@@ -89,7 +95,7 @@ class JsonHighlighter(QSyntaxHighlighter):
         if not self._forcing and self.is_lazy():
             return
         formats = self.formats
-        if not formats:
+        if not formats or len(text) > MAX_HIGHLIGHT_LINE_CHARS:
             return
         for match in _TOKEN.finditer(text):
             kind = match.lastgroup or "punctuation"
@@ -115,7 +121,7 @@ class JsonView(QPlainTextEdit):
     """A read-only, monospaced viewer for JSON text with line numbers.
 
     Copy puts only plain text on the clipboard, so pasting elsewhere gives the JSON without
-    the highlighting colours.
+    the highlighting colors.
     """
 
     def __init__(self, parent: QWidget | None = None, name: str = "") -> None:
@@ -153,6 +159,9 @@ class JsonView(QPlainTextEdit):
         number_color = readable(palette.color(QPalette.ColorRole.PlaceholderText), background)
         painter = QPainter(self.line_numbers)
         painter.fillRect(event.rect(), background)
+        if self.document().isEmpty():
+            painter.end()
+            return
         painter.setPen(number_color)
         painter.setFont(self.font())
         width = self.line_numbers.width() - _GUTTER_PADDING
@@ -201,7 +210,7 @@ class JsonView(QPlainTextEdit):
         return blocks
 
     def highlight_visible(self) -> None:
-        """Colour the blocks on screen that a long document has left plain."""
+        """Color the blocks on screen that a long document has left plain."""
         if self._highlighting or not self.highlighter.is_lazy():
             return
         self._highlighting = True

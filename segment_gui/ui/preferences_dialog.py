@@ -1,4 +1,4 @@
-"""Preferences: connect and read timeouts and the colour scheme, stored in the config file."""
+"""Preferences: connect and read timeouts and the color scheme, stored in the config file."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _seconds_box(parent: QWidget, name: str, value: float, tip: str) -> QDoubleS
 
 
 class PreferencesDialog(QDialog):
-    """Edits the preferences. A colour scheme picked in the list applies at once; Cancel
+    """Edits the preferences. A color scheme picked in the list applies at once; Cancel
     returns to the scheme in use when the dialog opened."""
 
     saved = Signal(dict)

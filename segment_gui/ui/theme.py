@@ -1,7 +1,7 @@
-"""Light and dark colour schemes, and colours derived from the application palette.
+"""Light and dark color schemes, and colors derived from the application palette.
 
-The app follows the system's colour scheme unless the user picks Light or Dark in Preferences.
-Every custom colour (syntax highlighting, the line-number gutter, icons) is computed from the
+The app follows the system's color scheme unless the user picks Light or Dark in Preferences.
+Every custom color (syntax highlighting, the line-number gutter, icons) is computed from the
 current QPalette by the functions here, with its lightness moved until its contrast ratio
 against the background it is drawn on reaches WCAG's 4.5:1 for normal text.
 """
@@ -23,9 +23,9 @@ COLOR_SCHEME_LABELS = {"system": "System", "light": "Light", "dark": "Dark"}
 MIN_TEXT_CONTRAST = 4.5
 _FALLBACK_STYLE = "Fusion"
 
-# Colours of the palettes used when the platform cannot switch its own scheme (the offscreen
-# and minimal platforms, older Qt, or a desktop without scheme support). They are the only
-# fixed colours in the app; every other colour is derived from the palette in use.
+# Colors of the palettes used when the platform cannot switch its own scheme: the offscreen
+# and minimal platforms, Qt before 6.8, or a desktop without scheme support. They are the only
+# fixed colors in the app, and every other color is derived from the palette in use.
 _FALLBACK_COLORS: dict[str, dict[QPalette.ColorRole, str]] = {
     "light": {
         QPalette.ColorRole.Window: "#efefef",
@@ -72,7 +72,7 @@ _FALLBACK_COLORS: dict[str, dict[QPalette.ColorRole, str]] = {
         QPalette.ColorRole.Shadow: "#0c0c0e",
     },
 }
-# Disabled text is the normal text blended this far toward the window colour.
+# Disabled text is the normal text blended this far toward the window color.
 _DISABLED_TEXT_BLEND = 0.45
 
 
@@ -97,7 +97,7 @@ def fallback_palette(scheme: str) -> QPalette:
 
 
 def relative_luminance(color: QColor) -> float:
-    """Return the WCAG 2.x relative luminance of an sRGB colour, from 0 (black) to 1 (white)."""
+    """Return the WCAG 2.x relative luminance of an sRGB color, from 0 (black) to 1 (white)."""
 
     def channel(value: float) -> float:
         return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
@@ -111,7 +111,7 @@ def relative_luminance(color: QColor) -> float:
 
 
 def contrast_ratio(first: QColor, second: QColor) -> float:
-    """Return the WCAG contrast ratio of two colours, from 1 to 21."""
+    """Return the WCAG contrast ratio of two colors, from 1 to 21."""
     lighter, darker = sorted(
         (relative_luminance(first), relative_luminance(second)), reverse=True
     )
@@ -134,7 +134,7 @@ def blend(color: QColor, other: QColor, amount: float) -> QColor:
 
 
 def opaque(color: QColor, background: QColor) -> QColor:
-    """Return the opaque colour that `color` shows as when drawn over `background`."""
+    """Return the opaque color that `color` shows as when drawn over `background`."""
     return blend(background, color, color.alphaF())
 
 
@@ -142,7 +142,7 @@ def readable(color: QColor, background: QColor, minimum: float = MIN_TEXT_CONTRA
     """Return `color` with its lightness moved (hue kept) until it contrasts `minimum`:1
     against `background`: darker on a light background, lighter on a dark one.
 
-    A translucent colour is first flattened over `background`.
+    A translucent color is first flattened over `background`.
     """
     color = opaque(color, background)
     if contrast_ratio(color, background) >= minimum:
@@ -162,7 +162,7 @@ def readable(color: QColor, background: QColor, minimum: float = MIN_TEXT_CONTRA
 def rotated(color: QColor, degrees: int) -> QColor:
     """Return `color` with its hue turned by `degrees` and its saturation kept in 0.55-0.8.
 
-    An achromatic colour (no hue) is treated as blue, hue 210.
+    An achromatic color (no hue) is treated as blue, hue 210.
     """
     hsl = color.toHsl()
     hue = hsl.hslHue() if hsl.hslHue() >= 0 else 210
@@ -171,11 +171,11 @@ def rotated(color: QColor, degrees: int) -> QColor:
 
 
 def syntax_colors(palette: QPalette) -> dict[str, QColor]:
-    """Return the JSON token colours for text drawn on the palette's Base colour.
+    """Return the JSON token colors for text drawn on the palette's Base color.
 
-    Keys take the Link colour. Strings, numbers and true/false/null take that colour's hue
+    Keys take the Link color. Strings, numbers and true/false/null take that color's hue
     turned by fixed angles, so they differ from keys and from each other in any palette.
-    Punctuation is the Text colour blended toward Base. All are made readable on Base.
+    Punctuation is the Text color blended toward Base. All are made readable on Base.
     """
     base = palette.color(QPalette.ColorRole.Base)
     text = palette.color(QPalette.ColorRole.Text)
@@ -194,7 +194,7 @@ def syntax_colors(palette: QPalette) -> dict[str, QColor]:
 
 
 class SchemeController(QObject):
-    """Applies the chosen colour scheme to the application and follows the system's.
+    """Applies the chosen color scheme to the application and follows the system's.
 
     `changed` is emitted with "light" or "dark" after the palette changed.
     """
@@ -246,7 +246,7 @@ class SchemeController(QObject):
         if self.effective_scheme() != target:
             self._use_fallback(target)
         scheme = self.effective_scheme()
-        logger.info("Colour scheme %s applied (choice: %s)", scheme, choice)
+        logger.info("Color scheme %s applied (choice: %s)", scheme, choice)
         self.changed.emit(scheme)
         return scheme
 
