@@ -38,8 +38,14 @@ LOCK_TIMEOUT_SECONDS = 5.0
 _LOCK_POLL_SECONDS = 0.02
 # errno values of file systems that do not support flock (some NFS and FUSE mounts).
 _LOCKING_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
-# Preferences the window reads, with their defaults. Timeouts are in seconds.
-PREFERENCE_DEFAULTS: dict[str, float] = {"connectTimeout": 5.0, "readTimeout": 30.0}
+# Preferences the window reads, with their defaults. Timeouts are in seconds; colorScheme is
+# one of COLOR_SCHEMES, where "system" follows the desktop's light or dark setting.
+PREFERENCE_DEFAULTS: dict[str, float | str] = {
+    "connectTimeout": 5.0,
+    "readTimeout": 30.0,
+    "colorScheme": "system",
+}
+COLOR_SCHEMES = ("system", "light", "dark")
 _MAX_TIMEOUT_SECONDS = 3600.0
 
 
@@ -373,11 +379,12 @@ class Config:
             atomic_write_json(self.path, data)
         return True
 
-    def preferences(self) -> dict[str, float]:
+    def preferences(self) -> dict[str, Any]:
         """Return every preference in PREFERENCE_DEFAULTS, stored or default.
 
-        A stored value that is not a number of seconds in (0, 3600] is logged as a warning and
-        replaced by its default. Stored keys that are not in PREFERENCE_DEFAULTS are ignored.
+        A stored value that is invalid (a timeout that is not a number of seconds in (0, 3600],
+        a color scheme not in COLOR_SCHEMES) is logged as a warning and replaced by its
+        default. Stored keys that are not in PREFERENCE_DEFAULTS are ignored.
         """
         stored = self.read().get("preferences", {})
         if not isinstance(stored, dict):
@@ -387,18 +394,20 @@ class Config:
                 stored,
             )
             stored = {}
-        values = dict(PREFERENCE_DEFAULTS)
+        values: dict[str, Any] = dict(PREFERENCE_DEFAULTS)
         for key in PREFERENCE_DEFAULTS:
             if key not in stored:
                 continue
             problem = _preference_problem(key, stored[key])
             if problem:
                 logger.warning(
-                    "Ignored preference in %s: %s; using the default %g",
+                    "Ignored preference in %s: %s; using the default %r",
                     self.path,
                     problem,
                     PREFERENCE_DEFAULTS[key],
                 )
+            elif key == "colorScheme":
+                values[key] = stored[key]
             else:
                 values[key] = float(stored[key])
         return values
@@ -407,7 +416,7 @@ class Config:
         """Merge `values` into the stored preferences, keeping other preferences and content.
 
         Raises ValueError, before anything is written, for a key not in PREFERENCE_DEFAULTS or
-        a value that is not a number of seconds in (0, 3600].
+        an invalid value (see `preferences()`).
         """
         for key, value in values.items():
             problem = _preference_problem(key, value)
@@ -433,6 +442,10 @@ def _preference_problem(key: str, value: Any) -> str:
     if key not in PREFERENCE_DEFAULTS:
         known = ", ".join(PREFERENCE_DEFAULTS)
         return f"unknown preference {key!r}; known preferences: {known}"
+    if key == "colorScheme":
+        if value not in COLOR_SCHEMES:
+            return f"colorScheme is {value!r}; expected one of {', '.join(COLOR_SCHEMES)}"
+        return ""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if not is_number or not 0 < value <= _MAX_TIMEOUT_SECONDS:
         return (

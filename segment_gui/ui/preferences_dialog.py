@@ -1,4 +1,4 @@
-"""Preferences: connect and read timeouts, stored in the config file."""
+"""Preferences: connect and read timeouts and the color scheme, stored in the config file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -15,7 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-DEFAULT_PREFERENCES = {"connectTimeout": 5.0, "readTimeout": 30.0}
+from segment_gui.storage import COLOR_SCHEMES, PREFERENCE_DEFAULTS
+from segment_gui.ui.theme import COLOR_SCHEME_LABELS, scheme_controller
+
+DEFAULT_PREFERENCES: dict[str, Any] = dict(PREFERENCE_DEFAULTS)
 
 
 def _seconds_box(parent: QWidget, name: str, value: float, tip: str) -> QDoubleSpinBox:
@@ -31,6 +35,9 @@ def _seconds_box(parent: QWidget, name: str, value: float, tip: str) -> QDoubleS
 
 
 class PreferencesDialog(QDialog):
+    """Edits the preferences. A color scheme picked in the list applies at once; Cancel
+    returns to the scheme in use when the dialog opened."""
+
     saved = Signal(dict)
 
     def __init__(self, preferences: dict[str, Any], parent: QWidget | None = None) -> None:
@@ -52,8 +59,21 @@ class PreferencesDialog(QDialog):
             float(values["readTimeout"]),
             "How long to wait for the answer once the request is sent",
         )
+        self.scheme_combo = QComboBox(self)
+        self.scheme_combo.setObjectName("colorScheme")
+        self.scheme_combo.setToolTip(
+            "System follows the desktop's light or dark setting; Light and Dark override it"
+        )
+        for scheme in COLOR_SCHEMES:
+            self.scheme_combo.addItem(COLOR_SCHEME_LABELS[scheme], scheme)
+        self._initial_scheme = str(values["colorScheme"])
+        if self._initial_scheme not in COLOR_SCHEMES:
+            self._initial_scheme = "system"
+        self.scheme_combo.setCurrentIndex(COLOR_SCHEMES.index(self._initial_scheme))
+        self.scheme_combo.currentIndexChanged.connect(self._on_scheme_changed)
         form.addRow("&Connect timeout", self.connect_box)
         form.addRow("&Read timeout", self.read_box)
+        form.addRow("Color &scheme", self.scheme_combo)
         layout.addLayout(form)
         note = QLabel(
             "Retries follow the Retry On Fail settings of each request (Settings tab).", self
@@ -67,11 +87,20 @@ class PreferencesDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def values(self) -> dict[str, float]:
+    def values(self) -> dict[str, Any]:
         return {
             "connectTimeout": self.connect_box.value(),
             "readTimeout": self.read_box.value(),
+            "colorScheme": self.scheme_combo.currentData(),
         }
+
+    def _on_scheme_changed(self) -> None:
+        scheme_controller().apply(self.scheme_combo.currentData())
+
+    def reject(self) -> None:
+        if self.scheme_combo.currentData() != self._initial_scheme:
+            scheme_controller().apply(self._initial_scheme)
+        super().reject()
 
     def _on_save_clicked(self) -> None:
         self.saved.emit(self.values())

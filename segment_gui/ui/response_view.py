@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.transport import Response, SendError, SentRequest
+from segment_gui.ui.icons import icon
+from segment_gui.ui.json_view import JsonView
 
 EMPTY_TEXT = "No response yet. Fill the form and press Send (Ctrl+Enter)."
 # Longer bodies are shown cut so the text view stays responsive; history keeps 64 KB.
@@ -75,19 +77,24 @@ class ResponseView(QWidget):
         self.find_edit.setObjectName("responseFind")
         self.find_edit.setPlaceholderText("Find in body (Ctrl+F)")
         self.find_edit.setClearButtonEnabled(True)
+        self.find_edit.addAction(icon("find"), QLineEdit.ActionPosition.LeadingPosition)
         self.find_edit.textChanged.connect(lambda _text: self.find_text(forward=True, restart=True))
         self.find_edit.returnPressed.connect(lambda: self.find_text(forward=True))
         self.find_previous = QToolButton(body_page)
         self.find_previous.setText("▲")
+        self.find_previous.setIcon(icon("move-up"))
+        self.find_previous.setAccessibleName("Previous match")
         self.find_previous.setToolTip("Previous match (Shift+Enter)")
         self.find_previous.clicked.connect(lambda: self.find_text(forward=False))
         self.find_next = QToolButton(body_page)
         self.find_next.setText("▼")
+        self.find_next.setIcon(icon("move-down"))
+        self.find_next.setAccessibleName("Next match")
         self.find_next.setToolTip("Next match (Enter)")
         self.find_next.clicked.connect(lambda: self.find_text(forward=True))
         self.match_label = QLabel(body_page)
         self.match_label.setObjectName("responseMatches")
-        self.save_button = QPushButton("Save body…", body_page)
+        self.save_button = QPushButton(icon("save"), "Save body…", body_page)
         self.save_button.setObjectName("responseSave")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._on_save_clicked)
@@ -97,7 +104,7 @@ class ResponseView(QWidget):
         tools.addStretch(1)
         tools.addWidget(self.save_button)
         body_layout.addLayout(tools)
-        self.body_view = monospace_editor(body_page, "responseBody")
+        self.body_view = JsonView(body_page, "responseBody")
         body_layout.addWidget(self.body_view, 1)
         self.headers_table = QTableWidget(0, 2, self)
         self.headers_table.setObjectName("responseHeaders")
