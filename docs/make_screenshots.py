@@ -182,7 +182,7 @@ def main() -> int:
         show_tab(window, "History")
         save(window, "presets.png")
 
-        if set_dark_scheme(app):
+        if set_dark_scheme():
             window._baseline = None
             fill_track_event(window)
             send_and_wait(window)
@@ -224,17 +224,11 @@ def save_presets(window: Any) -> None:
     wait_until(lambda: len(window.presets_panel.names()) == len(notes))
 
 
-def set_dark_scheme(app: QApplication) -> bool:
-    """Switch the app to the dark scheme through the app's theme module, when it has one."""
-    try:
-        from segment_gui.ui import theme
-    except ImportError:
-        return False
-    apply = getattr(theme, "apply_scheme", None)
-    if apply is None:
-        return False
-    apply(app, "dark")
-    return True
+def set_dark_scheme() -> bool:
+    """Switch the app to the dark scheme, as Preferences does; returns whether it is dark now."""
+    from segment_gui.ui.theme import scheme_controller
+
+    return scheme_controller().apply("dark") == "dark"
 
 
 if __name__ == "__main__":

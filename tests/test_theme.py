@@ -153,7 +153,7 @@ def test_contrast_in_scheme(qtbot: Any, home: Path, scheme: str) -> None:
         for label in window.form.findChildren(QLabel)
         if label.isVisibleTo(window) and label.isEnabled() and label.text().strip()
     ]
-    labels += [error_label, window.preview_status]
+    labels += [error_label, window.preview_status, window.subtitle_label]
     assert len(labels) > 5
     for label in labels:
         palette = label.palette()

@@ -262,7 +262,10 @@ class MainWindow(QMainWindow):
         middle_layout.addWidget(title)
         self.subtitle_label = QLabel(middle)
         self.subtitle_label.setObjectName("subtitle")
-        self.subtitle_label.setEnabled(False)
+        # Italic rather than disabled: Qt's disabled text colour is too faint to read.
+        subtitle_font = self.subtitle_label.font()
+        subtitle_font.setItalic(True)
+        self.subtitle_label.setFont(subtitle_font)
         middle_layout.addWidget(self.subtitle_label)
         mode_row = QHBoxLayout()
         mode_label = QLabel("&Body:", middle)
