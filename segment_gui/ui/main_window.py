@@ -82,7 +82,7 @@ from segment_gui.runs import RunReport, RunSettings, run_items
 from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
-from segment_gui.subtitle import render_subtitle
+from segment_gui.subtitle import SubtitleRenderer
 from segment_gui.transport import (
     SANDBOX,
     SANDBOX_WRITE_KEY,
@@ -95,7 +95,6 @@ from segment_gui.transport import (
     resolve_base_url,
 )
 from segment_gui.ui.credentials_dialog import CredentialsDialog
-from segment_gui.ui.editors import LeafField
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.history_panel import HistoryPanel
@@ -143,6 +142,11 @@ class MainWindow(QMainWindow):
         # The loaded or saved preset as stored, to tell whether the form has unsaved changes.
         self._baseline: dict[str, Any] | None = None
         self.last_import_report: ImportReport | None = None
+        # V8 starts only for a subtitle that the Python renderer does not cover.
+        self._subtitle_renderer = SubtitleRenderer(
+            self.spec.subtitle,
+            lambda template, values: shared_engine().render_subtitle(template, values),
+        )
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
@@ -163,12 +167,6 @@ class MainWindow(QMainWindow):
         self._refresh_credentials()
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
-        )
-        # The subtitle is an expression, so the engine starts now, off the GUI thread.
-        self.runner.start(
-            lambda: shared_engine().render_subtitle(self.spec.subtitle, {}),
-            lambda _subtitle: self._on_form_changed(),
-            lambda error: self.notify(f"The expression engine did not start: {error}"),
         )
         self.window_state = QSettings(
             str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
@@ -410,7 +408,7 @@ class MainWindow(QMainWindow):
     def _resolve_expressions(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Evaluate the form's expressions for the selected item; show results under fields."""
         values = self.form.values()
-        fields = [f for f in self.form.findChildren(LeafField) if f.is_expression()]
+        fields = [f for f in self.form.leaf_fields() if f.is_expression()]
         if not fields and not _holds_expression(values):
             return values, {}
         engine = shared_engine()
@@ -470,14 +468,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _subtitle(self, parameters: dict[str, Any]) -> str:
-        """Render the node subtitle from the spec's expression.
-
-        The expression engine renders it once started (on a worker thread after the window
-        opens); until then the built-in evaluator does."""
-        engine = shared_engine()
-        if engine.started:
-            return engine.render_subtitle(self.spec.subtitle, parameters)
-        return render_subtitle(self.spec.subtitle, parameters)
+        """Render the node subtitle from the spec's expression."""
+        return self._subtitle_renderer.render(parameters)
 
     def _field_label(self, path: str) -> str:
         """Name a problem's field as the form shows it, e.g. "Properties row 2 › Value: "."""
