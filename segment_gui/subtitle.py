@@ -41,13 +41,15 @@ class SubtitleRenderer:
         self.template = template
         self._engine_render = engine_render
         self._supported = is_supported(template)
-        self._names = tuple(match.group(1)[1:-1] for match in _REFERENCE.finditer(template))
+        names = tuple(match.group(1)[1:-1] for match in _REFERENCE.finditer(template))
+        # The parameters `render` reads, or None when the engine may read any of them.
+        self.names: tuple[str, ...] | None = names if self._supported else None
         self._cache: dict[str, str] = {}
 
     def render(self, parameters: Mapping[str, Any]) -> str:
-        if not self._supported:
+        if self.names is None:
             return self._engine_render(self.template, parameters)
-        key = json.dumps([parameters.get(name) for name in self._names], default=str)
+        key = json.dumps([parameters.get(name) for name in self.names], default=str)
         text = self._cache.get(key)
         if text is None:
             text = render_subtitle(self.template, parameters)

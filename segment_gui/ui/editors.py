@@ -253,8 +253,9 @@ class LeafField(QWidget):
         self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview_label.setVisible(False)
         layout.addWidget(self.preview_label)
+        # Word wrap is switched on only for long messages (GeneratedForm.show_diagnostics): a
+        # wrapping label makes every layout pass ask each row for its height at the new width.
         self.message_label = QLabel(self)
-        self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setVisible(False)
         layout.addWidget(self.message_label)
@@ -449,15 +450,18 @@ class _OptionGroup(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.editors: dict[str, Any] = {}
         self._containers: dict[str, QWidget] = {}
+        # value() of the row, kept until one of its fields changes.
+        self._value: dict[str, Any] | None = None
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
         self._compact = compact
+        self._nested = any(f.type == "fixedCollection" for f in option.fields)
         outer = QHBoxLayout(self) if compact else QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         for sub in option.fields:
             container, editor = create_labelled_editor(sub, sub.name, self, compact=compact)
-            editor.value_changed.connect(self.value_changed)
+            editor.value_changed.connect(self._on_field_changed)
             if isinstance(editor, FixedCollectionEditor):
                 editor.structure_changed.connect(self.structure_changed)
             self.editors[sub.name] = editor
@@ -526,17 +530,24 @@ class _OptionGroup(QFrame):
             self.down_button.setObjectName(f"{path}:down")
 
     def value(self) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for name, editor in self.editors.items():
-            if isinstance(editor, FixedCollectionEditor) and not editor.value():
-                continue
-            result[name] = editor.value()
-        return result
+        if self._value is None:
+            result: dict[str, Any] = {}
+            for name, editor in self.editors.items():
+                if isinstance(editor, FixedCollectionEditor) and not editor.value():
+                    continue
+                result[name] = editor.value()
+            self._value = result
+        return copy.deepcopy(self._value) if self._nested else dict(self._value)
 
     def set_value(self, value: dict[str, Any]) -> None:
         defaults = default_option_value(self.option)
         for name, editor in self.editors.items():
             editor.set_value(value.get(name, defaults[name]))
+        self._value = None
+
+    def _on_field_changed(self) -> None:
+        self._value = None
+        self.value_changed.emit()
 
 
 class FixedCollectionEditor(QWidget):

@@ -25,6 +25,9 @@ from segment_gui.ui.editors import (
     focus_predecessor,
 )
 
+# Messages under a field up to this many characters are shown on one line. Longer ones wrap,
+# which costs a height-for-width pass over the form's layouts whenever the layout runs.
+WRAP_MESSAGES_LONGER_THAN = 60
 # Appended to the paths of hidden editors, so that no lookup by parameter path finds them.
 HIDDEN_SUFFIX = ":hidden"
 
@@ -75,6 +78,18 @@ class GeneratedForm(QWidget):
     def values(self) -> dict[str, Any]:
         """Return every value set so far, including fields hidden now."""
         return copy.deepcopy(self._values)
+
+    def values_view(self) -> dict[str, Any]:
+        """Return the stored values without copying them; the caller must not change them."""
+        return self._values
+
+    def visible_value(self, name: str) -> Any:
+        """Return the value of the visible field `name` (its default where unset), or None."""
+        for key in self._shown:
+            spec_field = self._editors[key][0]
+            if spec_field.name == name:
+                return self._value_for(spec_field)
+        return None
 
     def visible_values(self) -> dict[str, Any]:
         """Return the visible fields with their current values (defaults where unset)."""
@@ -133,6 +148,7 @@ class GeneratedForm(QWidget):
                 previous.hide()
         for label, text in new_texts.items():
             if label.text() != text:
+                label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()

@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -407,7 +409,8 @@ class MainWindow(QMainWindow):
 
     def _resolve_expressions(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Evaluate the form's expressions for the selected item; show results under fields."""
-        values = self.form.values()
+        # Not copied: compose and the engine build new values and leave these as they are.
+        values = self.form.values_view()
         fields = [f for f in self.form.leaf_fields() if f.is_expression()]
         if not fields and not _holds_expression(values):
             return values, {}
@@ -434,8 +437,7 @@ class MainWindow(QMainWindow):
         return composition.message
 
     def _on_form_changed(self) -> None:
-        parameters = self.parameters()
-        self.subtitle_label.setText(self._subtitle(parameters))
+        self.subtitle_label.setText(self._subtitle())
         composition = self.compose()
         self._composition = composition
         message = composition.message
@@ -443,7 +445,9 @@ class MainWindow(QMainWindow):
             self.preview.setPlainText("")
             status = ""
         else:
-            self.preview.setPlainText(json.dumps(message.body, indent=2, ensure_ascii=False))
+            replace_changed_text(
+                self.preview, json.dumps(message.body, indent=2, ensure_ascii=False)
+            )
             size = len(message.to_bytes())
             status = (
                 f"POST {self._target_text()}/{message.path}  ·  {size:,} of "
@@ -467,9 +471,12 @@ class MainWindow(QMainWindow):
         self._update_send_enabled()
         self._update_title()
 
-    def _subtitle(self, parameters: dict[str, Any]) -> str:
+    def _subtitle(self) -> str:
         """Render the node subtitle from the spec's expression."""
-        return self._subtitle_renderer.render(parameters)
+        renderer = self._subtitle_renderer
+        if renderer.names is None:
+            return renderer.render(self.parameters())
+        return renderer.render({name: self.form.visible_value(name) for name in renderer.names})
 
     def _field_label(self, path: str) -> str:
         """Name a problem's field as the form shows it, e.g. "Properties row 2 › Value: "."""
@@ -1199,6 +1206,41 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
+    """Set the editor's text by replacing only the part that differs from its current text.
+
+    For a one-character edit in a long preview, Qt then lays out one block again instead of
+    the whole document, and the view keeps its scroll position.
+    """
+    current = editor.toPlainText()
+    if current == text:
+        return
+    start = _common_prefix_length(current, text)
+    tail = _common_prefix_length(current[start:][::-1], text[start:][::-1])
+    end_current, end_text = len(current) - tail, len(text) - tail
+    cursor = QTextCursor(editor.document())
+    # QTextDocument positions count UTF-16 code units, Python strings count code points.
+    cursor.setPosition(_utf16_length(current[:start]))
+    cursor.setPosition(_utf16_length(current[:end_current]), QTextCursor.MoveMode.KeepAnchor)
+    cursor.insertText(text[start:end_text])
+
+
+def _common_prefix_length(first: str, second: str) -> int:
+    """Return the length of the longest common prefix, by bisection on slice comparisons."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
