@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
@@ -55,19 +55,6 @@ from segment_gui.model import (
     resolve_settings,
     visible_fields,
 )
-from segment_gui.n8n_workflow import (
-    DEFAULT_NODE_NAME,
-    ImportReport,
-    WorkflowError,
-    WorkflowImport,
-    export_notices,
-    export_workflow,
-    free_preset_name,
-    import_presets,
-    parse_workflow,
-    read_workflow_file,
-    workflow_json,
-)
 from segment_gui.payload import (
     BODY_MODES,
     MAX_MESSAGE_BYTES,
@@ -96,7 +83,6 @@ from segment_gui.transport import (
     needs_insecure_confirmation,
     resolve_base_url,
 )
-from segment_gui.ui.credentials_dialog import CredentialsDialog
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.history_panel import HistoryPanel
@@ -108,6 +94,11 @@ from segment_gui.ui.response_view import ResponseView, monospace_editor
 from segment_gui.ui.run_panel import RunPanel
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.workers import TaskRunner
+
+# Imported where used, to keep them out of start-up: the n8n workflow code and the dialogs.
+if TYPE_CHECKING:
+    from segment_gui.n8n_workflow import ImportReport, WorkflowImport
+    from segment_gui.ui.credentials_dialog import CredentialsDialog
 
 logger = logging.getLogger(__name__)
 
@@ -661,6 +652,8 @@ class MainWindow(QMainWindow):
     # -- n8n and curl --------------------------------------------------------------------
 
     def _on_import_file_triggered(self) -> None:
+        from segment_gui.n8n_workflow import read_workflow_file
+
         path, _filter = QFileDialog.getOpenFileName(
             self, "Import n8n workflow", "", "n8n workflow (*.json);;All files (*)"
         )
@@ -668,6 +661,8 @@ class MainWindow(QMainWindow):
             self.import_workflow(lambda: read_workflow_file(Path(path)), path)
 
     def _on_import_paste_triggered(self) -> None:
+        from segment_gui.n8n_workflow import parse_workflow
+
         text = QGuiApplication.clipboard().text()
         if not text.strip():
             self.notify("The clipboard is empty; copy nodes in n8n's editor first (Ctrl+C)")
@@ -676,6 +671,8 @@ class MainWindow(QMainWindow):
 
     def import_workflow(self, parse: Callable[[], WorkflowImport], source: str) -> None:
         """Import the Segment nodes that `parse` finds as presets, on a worker thread."""
+        from segment_gui.n8n_workflow import import_presets
+
         store = self.preset_store
         known = {record.name for record in self._credentials}
 
@@ -700,6 +697,14 @@ class MainWindow(QMainWindow):
 
     def copy_as_n8n(self) -> str:
         """Put the form on the clipboard as an n8n Segment node; returns the JSON."""
+        from segment_gui.n8n_workflow import (
+            DEFAULT_NODE_NAME,
+            WorkflowError,
+            export_notices,
+            export_workflow,
+            workflow_json,
+        )
+
         preset = self.snapshot(self.presets_panel.current_name or DEFAULT_NODE_NAME)
         try:
             workflow = export_workflow([preset], self.spec)
@@ -803,6 +808,8 @@ class MainWindow(QMainWindow):
         self._on_form_changed()
 
     def open_credentials_dialog(self) -> CredentialsDialog:
+        from segment_gui.ui.credentials_dialog import CredentialsDialog
+
         dialog = CredentialsDialog(self.credential_store, self.runner, self)
         dialog.credentials_changed.connect(lambda: self._refresh_credentials())
         dialog.setModal(True)
@@ -1143,6 +1150,8 @@ class MainWindow(QMainWindow):
 
     def import_file(self, path: Path) -> None:
         """Import a dropped file: an n8n workflow's Segment nodes, or a segment-gui preset."""
+        from segment_gui.n8n_workflow import free_preset_name, import_presets, parse_workflow
+
         store = self.preset_store
 
         def work() -> ImportReport | str:
