@@ -11,7 +11,8 @@ import copy
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from segment_gui.model import visible_fields
@@ -71,6 +72,11 @@ class GeneratedForm(QWidget):
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
         self._visible_messages: list[QLabel] = []
+        # Once the form is shown, editors of the hidden fields are built one per event-loop
+        # pass while the application is idle, so that switching operation need not build them.
+        self._prebuild_timer = QTimer(self)
+        self._prebuild_timer.setInterval(0)
+        self._prebuild_timer.timeout.connect(self._prebuild_next)
         self._reconcile()
 
     # -- values ---------------------------------------------------------------------------
@@ -209,13 +215,7 @@ class GeneratedForm(QWidget):
         visible = self.visible_fields()
         visible_ids = {id(f) for f in visible}
         for key in [key for key in self._shown if key not in visible_ids]:
-            spec_field, container, editor = self._editors[key]
-            # A hidden editor must neither emit changes nor be found by path.
-            editor.blockSignals(True)
-            editor.set_path(f"{spec_field.name}{HIDDEN_SUFFIX}")
-            container.hide()
-            self._shown.discard(key)
-            self._leaves = None
+            self._hide(key)
         for spec_field in visible:
             key = id(spec_field)
             if key in self._shown:
@@ -235,6 +235,31 @@ class GeneratedForm(QWidget):
             if spec_field.type == "options" and spec_field.name in self._values:
                 if self._values[spec_field.name] not in spec_field.choice_values():
                     self._values[spec_field.name] = spec_field.default
+
+    def _hide(self, key: int) -> None:
+        spec_field, container, editor = self._editors[key]
+        # A hidden editor must neither emit changes nor be found by path.
+        editor.blockSignals(True)
+        editor.set_path(f"{spec_field.name}{HIDDEN_SUFFIX}")
+        container.hide()
+        self._shown.discard(key)
+        self._leaves = None
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._prebuild_timer.isActive() and len(self._editors) < len(self.fields):
+            self._prebuild_timer.start()
+
+    def _prebuild_next(self) -> None:
+        """Create the editor of one field that has none yet, hidden, for a fast first switch."""
+        for spec_field in self.fields:
+            key = id(spec_field)
+            if key not in self._editors:
+                self._create(spec_field)
+                self._shown.add(key)
+                self._hide(key)
+                return
+        self._prebuild_timer.stop()
 
     def _create(self, spec_field: Field) -> tuple[QWidget, Any]:
         """Create a field's editor and put it in spec order, on screen and in the Tab order."""
