@@ -12,7 +12,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from segment_gui.model import visible_fields
@@ -72,8 +72,9 @@ class GeneratedForm(QWidget):
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
         self._visible_messages: list[QLabel] = []
-        # Once the form is shown, editors of the hidden fields are built one per event-loop
-        # pass while the application is idle, so that switching operation need not build them.
+        # Once the form has been painted, editors of the hidden fields are built, one per
+        # event-loop pass, so that switching operation need not build them.
+        self._prebuild_started = False
         self._prebuild_timer = QTimer(self)
         self._prebuild_timer.setInterval(0)
         self._prebuild_timer.timeout.connect(self._prebuild_next)
@@ -245,9 +246,11 @@ class GeneratedForm(QWidget):
         self._shown.discard(key)
         self._leaves = None
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if not self._prebuild_timer.isActive() and len(self._editors) < len(self.fields):
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        # Started by the first paint, so that building hidden editors does not delay it.
+        if not self._prebuild_started:
+            self._prebuild_started = True
             self._prebuild_timer.start()
 
     def _prebuild_next(self) -> None:
