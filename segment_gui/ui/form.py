@@ -61,6 +61,8 @@ class GeneratedForm(QWidget):
         self._spec_index = {id(spec_field): index for index, spec_field in enumerate(fields)}
         # Leaf fields of the shown editors by parameter path; None until needed after a change.
         self._leaves: dict[str, LeafField] | None = None
+        # Counts the changes of which fields and rows are shown.
+        self._structure_version = 0
         self._rule_names = {
             name
             for spec_field in fields
@@ -72,6 +74,9 @@ class GeneratedForm(QWidget):
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
         self._visible_messages: list[QLabel] = []
+        # The arguments and result of the last show_diagnostics call.
+        self._diagnostics_key: tuple[Any, ...] | None = None
+        self._diagnostics_missing: list[str] = []
         # Once the form has been painted, editors of the hidden fields are built, one per
         # event-loop pass, so that switching operation need not build them.
         self._prebuild_started = False
@@ -116,7 +121,7 @@ class GeneratedForm(QWidget):
             editor.blockSignals(True)
             editor.set_value(self._values.get(spec_field.name, spec_field.default))
             editor.blockSignals(False)
-        self._leaves = None
+        self._forget_leaves()
         self._reconcile()
         self.values_changed.emit()
 
@@ -132,8 +137,12 @@ class GeneratedForm(QWidget):
         """Show problems and hints under the fields they name; returns the paths not found.
 
         Labels whose text did not change are left alone: with hundreds of rows, hiding and
-        showing every label on each keystroke made the layout run again for all of them.
+        showing every label on each keystroke made the layout run again for all of them. The
+        same problems and hints for the same fields change nothing, so they return at once.
         """
+        key = (self._structure_version, tuple(problems), tuple(hints.items()))
+        if key == self._diagnostics_key:
+            return list(self._diagnostics_missing)
         lines: dict[str, list[str]] = {}
         for problem in problems:
             prefix = "Error: " if problem.is_error else "Warning: "
@@ -160,7 +169,9 @@ class GeneratedForm(QWidget):
             if label.isHidden():
                 label.show()
         self._visible_messages = list(new_texts)
-        return missing
+        self._diagnostics_key = key
+        self._diagnostics_missing = missing
+        return list(missing)
 
     # -- fields ---------------------------------------------------------------------------
 
@@ -190,6 +201,7 @@ class GeneratedForm(QWidget):
 
     def _forget_leaves(self) -> None:
         self._leaves = None
+        self._structure_version += 1
 
     def _resolved_for_rules(self) -> dict[str, Any]:
         """Values the display rules see: set values, else defaults of the visible definitions."""
@@ -230,7 +242,7 @@ class GeneratedForm(QWidget):
                 container, editor = self._create(spec_field)
             container.show()
             self._shown.add(key)
-            self._leaves = None
+            self._forget_leaves()
         # An options value left over from another resource falls back to the default.
         for spec_field in visible:
             if spec_field.type == "options" and spec_field.name in self._values:
@@ -244,7 +256,7 @@ class GeneratedForm(QWidget):
         editor.set_path(f"{spec_field.name}{HIDDEN_SUFFIX}")
         container.hide()
         self._shown.discard(key)
-        self._leaves = None
+        self._forget_leaves()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
