@@ -253,7 +253,7 @@ class LeafField(QWidget):
         self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview_label.setVisible(False)
         layout.addWidget(self.preview_label)
-        # Word wrap is switched on only for long messages (GeneratedForm.show_diagnostics): a
+        # GeneratedForm.show_diagnostics switches word wrap on for long messages only, because a
         # wrapping label makes every layout pass ask each row for its height at the new width.
         self.message_label = QLabel(self)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -401,7 +401,7 @@ def chain_tab_order(before: QWidget | None, widgets: list[QWidget]) -> None:
 
     Qt appends a widget to the end of its window's focus chain when it is created, so rows and
     fields created after the form was built need this to keep Tab in visual order.
-    `QWidget.setTabOrder` moves single widgets only, hence one call per widget.
+    `QWidget.setTabOrder` moves single widgets only (PySide6 6.11), hence one call per widget.
     """
     if before is None:
         return
@@ -698,7 +698,7 @@ class FixedCollectionEditor(QWidget):
             return
         low, high = min(index, target), max(index, target)
         groups[low], groups[high] = groups[high], groups[low]
-        # Move the row that is now lower to its place; the other one follows by itself.
+        # Moving the row that is now lower to its place puts the other one in place too.
         moved = groups[high]
         self.rows_layout.removeWidget(moved)
         self.rows_layout.insertWidget(self._layout_index(group.option.name, high), moved)

@@ -59,7 +59,7 @@ class GeneratedForm(QWidget):
         self._editors: dict[int, tuple[Field, QWidget, Any]] = {}
         self._shown: set[int] = set()
         self._spec_index = {id(spec_field): index for index, spec_field in enumerate(fields)}
-        # Leaf fields of the shown editors by parameter path; None until needed after a change.
+        # Leaf fields of the shown editors by parameter path, or None until needed after a change.
         self._leaves: dict[str, LeafField] | None = None
         # Counts the changes of which fields and rows are shown.
         self._structure_version = 0
