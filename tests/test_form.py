@@ -14,10 +14,17 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segment_gui.subtitle import SubtitleRenderer
-from segment_gui.ui.main_window import replace_changed_text
+from segment_gui.ui.main_window import _StatusLine, replace_changed_text
 
 
 def choose(window: Any, resource: str, operation: str) -> None:
@@ -333,6 +340,37 @@ def test_replace_changed_text(qtbot: Any, before: str, after: str) -> None:
     editor.setPlainText(before)
     replace_changed_text(editor, after)
     assert editor.toPlainText() == after
+
+
+def test_status_line_fits_wrapped_text(qtbot: Any) -> None:
+    page = QWidget()
+    qtbot.addWidget(page)
+    layout = QVBoxLayout(page)
+    status = _StatusLine(page)
+    layout.addWidget(status)
+    layout.addStretch(1)
+    page.resize(220, 400)
+    page.show()
+    line_height = status.label.fontMetrics().lineSpacing()
+
+    status.set_text("Error: " + "word " * 40)
+    QApplication.processEvents()
+    assert status.height() == status.label.heightForWidth(status.viewport().width())
+    assert status.height() >= 4 * line_height
+    assert status.label.height() == status.height()
+
+    status.set_text("short")
+    QApplication.processEvents()
+    assert line_height <= status.height() < 2 * line_height
+
+    page.resize(120, 400)
+    status.set_text("Error: " + "word " * 40)
+    QApplication.processEvents()
+    assert status.height() == status.label.heightForWidth(status.viewport().width())
+
+    status.set_text("")
+    QApplication.processEvents()
+    assert status.height() == 0
 
 
 # -- subtitle -------------------------------------------------------------------------------

@@ -23,11 +23,13 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QResizeEvent,
     QTextCursor,
 )
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -229,10 +231,11 @@ class MainWindow(QMainWindow):
         title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
         title.setObjectName("nodeTitle")
         middle_layout.addWidget(title)
-        self.subtitle_label = QLabel(middle)
+        self._subtitle_area = _StatusLine(middle)
+        self.subtitle_label = self._subtitle_area.label
         self.subtitle_label.setObjectName("subtitle")
         self.subtitle_label.setEnabled(False)
-        middle_layout.addWidget(self.subtitle_label)
+        middle_layout.addWidget(self._subtitle_area)
         mode_row = QHBoxLayout()
         mode_label = QLabel("&Body:", middle)
         self.body_mode_combo = QComboBox(middle)
@@ -277,11 +280,11 @@ class MainWindow(QMainWindow):
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self.preview_status = QLabel(preview)
+        self._preview_status_area = _StatusLine(preview)
+        self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
-        self.preview_status.setWordWrap(True)
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        preview_layout.addWidget(self.preview_status)
+        preview_layout.addWidget(self._preview_status_area)
         self.preview = monospace_editor(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
         self.response_view = ResponseView(self.result_tabs)
@@ -428,7 +431,7 @@ class MainWindow(QMainWindow):
         return composition.message
 
     def _on_form_changed(self) -> None:
-        self.subtitle_label.setText(self._subtitle())
+        self._subtitle_area.set_text(self._subtitle())
         composition = self.compose()
         self._composition = composition
         message = composition.message
@@ -457,7 +460,7 @@ class MainWindow(QMainWindow):
         if composition.notice:
             lines.append("n8n mode differs from Segment's spec:")
             lines += [f"  • {sentence}" for sentence in composition.notice]
-        self.preview_status.setText("\n".join(lines))
+        self._preview_status_area.set_text("\n".join(lines))
         self.form.show_diagnostics(composition.problems, composition.hints)
         self._update_send_enabled()
         self._update_title()
@@ -1215,6 +1218,38 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+class _StatusLine(QScrollArea):
+    """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
+
+    A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
+    event-loop pass, up to the main window. A scroll area does not pass that on, so here a new
+    text costs a layout of the whole window only when it changes the number of lines.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedHeight(0)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
+        self.setFixedHeight(max(height, 0))
 
 
 def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
