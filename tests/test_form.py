@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.subtitle import SubtitleRenderer
-from segment_gui.ui.main_window import _StatusLine, replace_changed_text
+from segment_gui.ui.main_window import _TextLine, replace_changed_text
 
 
 def choose(window: Any, resource: str, operation: str) -> None:
@@ -310,16 +310,16 @@ def test_preview_matches_sent_body(window: Any, qtbot: Any, recorder: Any) -> No
         window.form.editor("properties")._groups["propertiesUi"][3]
     )
 
-    shown = window.preview.toPlainText()
+    preview_text = window.preview.toPlainText()
     window.send()
     qtbot.waitUntil(lambda: len(bodies) == 1, timeout=10000)
     qtbot.waitUntil(lambda: not window.is_sending(), timeout=10000)
     sent = json.loads(bodies[0])
-    assert json.loads(shown) == sent
+    assert json.loads(preview_text) == sent
     assert sent["properties"]["k7"] == "v7-é"
     assert sent["properties"]["renamed"] == "v5"
     assert "k3" not in sent["properties"]
-    assert shown == json.dumps(sent, indent=2, ensure_ascii=False)
+    assert preview_text == json.dumps(sent, indent=2, ensure_ascii=False)
 
 
 @pytest.mark.parametrize(
@@ -346,7 +346,7 @@ def test_status_line_fits_wrapped_text(qtbot: Any) -> None:
     page = QWidget()
     qtbot.addWidget(page)
     layout = QVBoxLayout(page)
-    status = _StatusLine(page)
+    status = _TextLine(page)
     layout.addWidget(status)
     layout.addStretch(1)
     page.resize(220, 400)

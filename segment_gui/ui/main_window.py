@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
         title.setObjectName("nodeTitle")
         middle_layout.addWidget(title)
-        self._subtitle_area = _StatusLine(middle)
+        self._subtitle_area = _TextLine(middle)
         self.subtitle_label = self._subtitle_area.label
         self.subtitle_label.setObjectName("subtitle")
         self.subtitle_label.setEnabled(False)
@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self._preview_status_area = _StatusLine(preview)
+        self._preview_status_area = _TextLine(preview)
         self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -1220,7 +1220,7 @@ def _preview_text(value: Any) -> str:
     return text if len(text) <= 300 else text[:300] + "…"
 
 
-class _StatusLine(QScrollArea):
+class _TextLine(QScrollArea):
     """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
 
     A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
