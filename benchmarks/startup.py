@@ -4,8 +4,8 @@ The parent takes the system monotonic clock just before Popen. The child opens i
 offscreen. An event filter on the window receives the first paint event and queues a
 zero-delay timer, which runs once that paint pass has finished. The timer prints the clock
 and the resident memory (VmRSS) in one line, and the child exits. Both kinds of child run the
-same code, except that `app` builds its window with `segment_gui.create_window(home)` and
-`bare` builds a QMainWindow with one QLabel.
+same code, except that `app` builds its window as `segment-gui` does at start-up
+(`segment_gui.ui.app.create_main_window(home)`) and `bare` builds a QMainWindow with one QLabel.
 
 Child: `python -m benchmarks.startup app|bare`.
 """
@@ -35,10 +35,10 @@ def run_child_window(kind: str) -> int:
 
     app = QApplication(sys.argv[:1])
     if kind == "app":
-        import segment_gui
+        from segment_gui.ui.app import create_main_window
 
         # start_once sets SEGMENT_GUI_HOME to a folder that the parent deletes.
-        window: QMainWindow = segment_gui.create_window(os.environ["SEGMENT_GUI_HOME"])
+        window: QMainWindow = create_main_window(os.environ["SEGMENT_GUI_HOME"])
     else:
         window = QMainWindow()
         window.setCentralWidget(QLabel("segment-gui start-up baseline", window))

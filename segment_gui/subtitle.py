@@ -2,17 +2,22 @@
 
 The Segment node's subtitle is `={{$parameter["operation"] + ":" + $parameter["resource"]}}`.
 This evaluator covers that form: `{{ }}` segments made of `$parameter["name"]` references and
-string literals joined with `+`. Any other expression is shown as written.
+string literals joined with `+`. Any other expression is shown as written by
+`render_subtitle`, while `SubtitleRenderer` hands it to the expression engine.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+# Rendered subtitles kept by SubtitleRenderer. The Segment node's subtitle reads resource and
+# operation, which have a few choices each, but a template that reads free text needs a bound.
+CACHE_SIZE = 256
 _SEGMENT = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_REFERENCE = re.compile(r"""\$parameter\[\s*("[^"]*"|'[^']*')\s*\]""")
 _TERM = re.compile(
     r"""\s*(?:\$parameter\[\s*(?P<ref>"[^"]*"|'[^']*')\s*\]|(?P<text>"(?:[^"\\]|\\.)*"))\s*"""
 )
@@ -20,6 +25,50 @@ _TERM = re.compile(
 
 class UnsupportedExpression(ValueError):
     pass
+
+
+class SubtitleRenderer:
+    """Render one subtitle template, caching the text by the parameters it reads.
+
+    A template that `render_subtitle` covers is rendered in Python, so showing the Segment
+    node's subtitle never starts V8. Any other template goes to `engine_render`, which is called
+    only then (and each time, because such a template may read any parameter).
+    """
+
+    def __init__(
+        self, template: str, engine_render: Callable[[str, Mapping[str, Any]], str]
+    ) -> None:
+        self.template = template
+        self._engine_render = engine_render
+        self._supported = is_supported(template)
+        names = tuple(match.group(1)[1:-1] for match in _REFERENCE.finditer(template))
+        # The parameters `render` reads, or None when the engine may read any of them.
+        self.names: tuple[str, ...] | None = names if self._supported else None
+        self._cache: dict[str, str] = {}
+
+    def render(self, parameters: Mapping[str, Any]) -> str:
+        if self.names is None:
+            return self._engine_render(self.template, parameters)
+        key = json.dumps([parameters.get(name) for name in self.names], default=str)
+        text = self._cache.get(key)
+        if text is None:
+            text = render_subtitle(self.template, parameters)
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = text
+        return text
+
+
+def is_supported(template: str) -> bool:
+    """Return whether `render_subtitle` evaluates `template` instead of returning it as is."""
+    if not template.startswith("="):
+        return True
+    try:
+        for match in _SEGMENT.finditer(template[1:]):
+            _evaluate(match.group(1), {})
+    except UnsupportedExpression:
+        return False
+    return True
 
 
 def render_subtitle(template: str, parameters: Mapping[str, Any]) -> str:

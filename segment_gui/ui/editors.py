@@ -254,8 +254,9 @@ class LeafField(QWidget):
         self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview_label.setVisible(False)
         layout.addWidget(self.preview_label)
+        # GeneratedForm.show_diagnostics switches word wrap on for long messages only, because a
+        # wrapping label makes every layout pass ask each row for its height at the new width.
         self.message_label = QLabel(self)
-        self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.setVisible(False)
         layout.addWidget(self.message_label)
@@ -281,6 +282,18 @@ class LeafField(QWidget):
 
     def is_expression(self) -> bool:
         return self.mode_button.isChecked()
+
+    def focus_widgets(self) -> list[QWidget]:
+        """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
+        widgets: list[QWidget] = [self.editor, self.expression_edit]
+        generate_button = getattr(self.editor, "generate_button", None)
+        if generate_button is not None:
+            widgets.append(generate_button)
+        widgets.append(self.mode_button)
+        return widgets
+
+    def leaf_fields(self) -> list[LeafField]:
+        return [self]
 
     def value(self) -> Any:
         if self.is_expression():
@@ -384,6 +397,32 @@ def create_labelled_editor(
     return field_widget, field_widget
 
 
+def chain_tab_order(before: QWidget | None, widgets: list[QWidget]) -> None:
+    """Put `widgets` into the window's Tab order right after `before`, in list order.
+
+    Qt appends a widget to the end of its window's focus chain when it is created, so rows and
+    fields created after the form was built need this to keep Tab in visual order.
+    `QWidget.setTabOrder` moves single widgets only (PySide6 6.11), hence one call per widget.
+    """
+    if before is None:
+        return
+    for widget in widgets:
+        QWidget.setTabOrder(before, widget)
+        before = widget
+
+
+def focus_predecessor(widget: QWidget) -> QWidget | None:
+    """Return the nearest widget before `widget` in the focus chain that can take focus."""
+    current = widget.previousInFocusChain()
+    while current is not None and current is not widget:
+        if current.focusPolicy() != Qt.FocusPolicy.NoFocus and current.focusProxy() is None:
+            return current
+        if current.isWindow():
+            return None
+        current = current.previousInFocusChain()
+    return None
+
+
 def _generate_button(editor: StringEditor, parent: QWidget) -> QToolButton:
     button = QToolButton(parent)
     button.setText("Generate")
@@ -403,6 +442,8 @@ class _OptionGroup(QFrame):
     single entry of a single-value collection."""
 
     value_changed = Signal()
+    # A nested collection added, removed or moved a row.
+    structure_changed = Signal()
     remove_requested = Signal(object)
     move_requested = Signal(object, int)
 
@@ -414,14 +455,20 @@ class _OptionGroup(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.editors: dict[str, Any] = {}
         self._containers: dict[str, QWidget] = {}
+        # value() of the row, kept until one of its fields changes.
+        self._value: dict[str, Any] | None = None
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
+        self._compact = compact
+        self._nested = any(f.type == "fixedCollection" for f in option.fields)
         outer = QHBoxLayout(self) if compact else QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         for sub in option.fields:
             container, editor = create_labelled_editor(sub, sub.name, self, compact=compact)
-            editor.value_changed.connect(self.value_changed)
+            editor.value_changed.connect(self._on_field_changed)
+            if isinstance(editor, FixedCollectionEditor):
+                editor.structure_changed.connect(self.structure_changed)
             self.editors[sub.name] = editor
             self._containers[sub.name] = container
             outer.addWidget(container, 1)
@@ -453,6 +500,23 @@ class _OptionGroup(QFrame):
             buttons.insertStretch(1, 1)
             outer.insertLayout(0, buttons)
 
+    def focus_widgets(self) -> list[QWidget]:
+        """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
+        buttons: list[QWidget] = [
+            button for button in (self.up_button, self.down_button) if button is not None
+        ]
+        buttons.append(self.remove_button)
+        fields: list[QWidget] = []
+        for editor in self.editors.values():
+            fields += editor.focus_widgets()
+        return fields + buttons if self._compact else buttons + fields
+
+    def leaf_fields(self) -> list[LeafField]:
+        leaves: list[LeafField] = []
+        for editor in self.editors.values():
+            leaves += editor.leaf_fields()
+        return leaves
+
     def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:
         button = QToolButton(self)
         button.setText(text)
@@ -473,17 +537,24 @@ class _OptionGroup(QFrame):
             self.down_button.setObjectName(f"{path}:down")
 
     def value(self) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for name, editor in self.editors.items():
-            if isinstance(editor, FixedCollectionEditor) and not editor.value():
-                continue
-            result[name] = editor.value()
-        return result
+        if self._value is None:
+            result: dict[str, Any] = {}
+            for name, editor in self.editors.items():
+                if isinstance(editor, FixedCollectionEditor) and not editor.value():
+                    continue
+                result[name] = editor.value()
+            self._value = result
+        return copy.deepcopy(self._value) if self._nested else dict(self._value)
 
     def set_value(self, value: dict[str, Any]) -> None:
         defaults = default_option_value(self.option)
         for name, editor in self.editors.items():
             editor.set_value(value.get(name, defaults[name]))
+        self._value = None
+
+    def _on_field_changed(self) -> None:
+        self._value = None
+        self.value_changed.emit()
 
 
 class FixedCollectionEditor(QWidget):
@@ -491,9 +562,13 @@ class FixedCollectionEditor(QWidget):
 
     The spec's placeholder labels the Add button. With `multipleValues`, each option contains
     rows that can be added, removed and moved. Otherwise each option is present once or absent.
+    Adding, removing or moving a row touches that row's widget only (and renames the rows after
+    it), so the cost does not grow with the number of rows.
     """
 
     value_changed = Signal()
+    # Rows were added, removed or moved here or in a nested collection.
+    structure_changed = Signal()
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -552,7 +627,8 @@ class FixedCollectionEditor(QWidget):
         self.setObjectName(path)
         self.add_button.setObjectName(f"{path}:add")
         self.header.setObjectName(f"{path}:header")
-        self._renumber()
+        for name in self._groups:
+            self._renumber(name)
 
     def value(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -577,12 +653,30 @@ class FixedCollectionEditor(QWidget):
                 stored = value.get(option.name)
                 if self.spec_field.multiple_values:
                     for row in stored if isinstance(stored, list) else []:
-                        self._append(option, row if isinstance(row, dict) else {})
+                        self._insert(option, row if isinstance(row, dict) else {})
                 elif isinstance(stored, dict):
-                    self._append(option, stored)
+                    self._insert(option, stored)
         finally:
             self.blockSignals(False)
+        self.structure_changed.emit()
         self._changed()
+
+    def focus_widgets(self) -> list[QWidget]:
+        """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
+        widgets: list[QWidget] = [self.header]
+        for option in self.spec_field.collection_options:
+            for group in self._groups[option.name]:
+                widgets += group.focus_widgets()
+        widgets.append(self.add_button)
+        return widgets
+
+    def leaf_fields(self) -> list[LeafField]:
+        """Return the leaf fields of every row, in row order."""
+        leaves: list[LeafField] = []
+        for option in self.spec_field.collection_options:
+            for group in self._groups[option.name]:
+                leaves += group.leaf_fields()
+        return leaves
 
     # -- structure ------------------------------------------------------------------------
 
@@ -591,8 +685,9 @@ class FixedCollectionEditor(QWidget):
         option = self._option(option_name)
         if not self.spec_field.multiple_values and self._groups[option_name]:
             return
-        group = self._append(option, default_option_value(option))
+        group = self._insert(option, default_option_value(option))
         self.header.setChecked(True)
+        self.structure_changed.emit()
         self._changed()
         first = next(iter(group.editors.values()), None)
         if first is not None:
@@ -600,6 +695,7 @@ class FixedCollectionEditor(QWidget):
 
     def remove_group(self, group: _OptionGroup) -> None:
         self._discard(group)
+        self.structure_changed.emit()
         self._changed()
 
     def move_group(self, group: _OptionGroup, step: int) -> None:
@@ -608,8 +704,16 @@ class FixedCollectionEditor(QWidget):
         target = index + step
         if not 0 <= target < len(groups):
             return
-        groups[index], groups[target] = groups[target], groups[index]
-        self._relayout()
+        low, high = min(index, target), max(index, target)
+        groups[low], groups[high] = groups[high], groups[low]
+        # Moving the row that is now lower to its place puts the other one in place too.
+        moved = groups[high]
+        self.rows_layout.removeWidget(moved)
+        self.rows_layout.insertWidget(self._layout_index(group.option.name, high), moved)
+        for position in (low, high):
+            self._place_group(group.option.name, position)
+        self._renumber(group.option.name, low, high + 1)
+        self.structure_changed.emit()
         self._changed()
 
     def row_count(self, option_name: str | None = None) -> int:
@@ -622,18 +726,48 @@ class FixedCollectionEditor(QWidget):
                 return option
         raise KeyError(name)
 
-    def _append(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
+    def _layout_index(self, option_name: str, index: int) -> int:
+        """Return the position in rows_layout of row `index` of an option."""
+        position = 0
+        for name, groups in self._groups.items():
+            if name == option_name:
+                return position + index
+            position += len(groups)
+        raise KeyError(option_name)
+
+    def _insert(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
+        """Append a row to an option's rows, placing its one widget in the layout."""
         group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=self.body)
         group.set_value(copy.deepcopy(value))
         group.value_changed.connect(self._changed)
+        group.structure_changed.connect(self.structure_changed)
         group.remove_requested.connect(self.remove_group)
         group.move_requested.connect(self.move_group)
-        self._groups[option.name].append(group)
-        self._relayout()
+        groups = self._groups[option.name]
+        groups.append(group)
+        index = len(groups) - 1
+        self.rows_layout.insertWidget(self._layout_index(option.name, index), group)
+        self._place_group(option.name, index)
+        self._renumber(option.name, max(index - 1, 0))
+        self._update_state()
         return group
 
+    def _place_group(self, option_name: str, index: int) -> None:
+        """Put the Tab order of row `index` right after whatever precedes it on screen."""
+        before: QWidget = self.header
+        for name, groups in self._groups.items():
+            if name == option_name:
+                if index > 0:
+                    before = groups[index - 1].focus_widgets()[-1]
+                break
+            if groups:
+                before = groups[-1].focus_widgets()[-1]
+        chain_tab_order(before, self._groups[option_name][index].focus_widgets())
+
     def _discard(self, group: _OptionGroup) -> None:
-        self._groups[group.option.name].remove(group)
+        groups = self._groups[group.option.name]
+        index = groups.index(group)
+        groups.pop(index)
         self.rows_layout.removeWidget(group)
         group.blockSignals(True)
         # Hidden before it leaves the window: unparenting a visible row took the window's
@@ -641,26 +775,19 @@ class FixedCollectionEditor(QWidget):
         group.hide()
         group.setParent(None)
         group.deleteLater()
-        self._relayout()
-
-    def _relayout(self) -> None:
-        for groups in self._groups.values():
-            for group in groups:
-                self.rows_layout.removeWidget(group)
-        for groups in self._groups.values():
-            for group in groups:
-                self.rows_layout.addWidget(group)
-        self._renumber()
+        self._renumber(group.option.name, max(index - 1, 0))
         self._update_state()
 
-    def _renumber(self) -> None:
-        for name, groups in self._groups.items():
-            for index, group in enumerate(groups):
-                suffix = f"[{index}]" if self.spec_field.multiple_values else ""
-                group.set_path(f"{self._path}.{name}{suffix}")
-                if group.up_button is not None and group.down_button is not None:
-                    group.up_button.setEnabled(index > 0)
-                    group.down_button.setEnabled(index < len(groups) - 1)
+    def _renumber(self, option_name: str, start: int = 0, stop: int | None = None) -> None:
+        """Set the paths and the move buttons' state of rows `start` to `stop` of an option."""
+        groups = self._groups[option_name]
+        for index in range(start, len(groups) if stop is None else stop):
+            group = groups[index]
+            suffix = f"[{index}]" if self.spec_field.multiple_values else ""
+            group.set_path(f"{self._path}.{option_name}{suffix}")
+            if group.up_button is not None and group.down_button is not None:
+                group.up_button.setEnabled(index > 0)
+                group.down_button.setEnabled(index < len(groups) - 1)
 
     def _update_state(self) -> None:
         full = not self.spec_field.multiple_values and all(self._groups.values())

@@ -11,13 +11,26 @@ import copy
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from segment_gui.model import visible_fields
 from segment_gui.payload import Problem
 from segment_gui.spec import Field
-from segment_gui.ui.editors import LeafField, create_labelled_editor
+from segment_gui.ui.editors import (
+    FixedCollectionEditor,
+    LeafField,
+    chain_tab_order,
+    create_labelled_editor,
+    focus_predecessor,
+)
+
+# Messages under a field up to this many characters are shown on one line. Longer ones wrap,
+# which costs a height-for-width pass over the form's layouts whenever the layout runs.
+WRAP_MESSAGES_LONGER_THAN = 60
+# Appended to the paths of hidden editors, so that no lookup by parameter path finds them.
+HIDDEN_SUFFIX = ":hidden"
 
 
 class GeneratedForm(QWidget):
@@ -41,7 +54,15 @@ class GeneratedForm(QWidget):
         self._values: dict[str, Any] = {}
         # Editors and their label containers, keyed by the Field definition (not its name):
         # another operation's `userId` is a different definition and gets its own editor.
+        # Editors of hidden fields are kept, hidden and renamed, so switching operation and back
+        # shows the same widgets again instead of building new ones.
         self._editors: dict[int, tuple[Field, QWidget, Any]] = {}
+        self._shown: set[int] = set()
+        self._spec_index = {id(spec_field): index for index, spec_field in enumerate(fields)}
+        # Leaf fields of the shown editors by parameter path, or None until needed after a change.
+        self._leaves: dict[str, LeafField] | None = None
+        # Counts the changes of which fields and rows are shown.
+        self._structure_version = 0
         self._rule_names = {
             name
             for spec_field in fields
@@ -53,6 +74,15 @@ class GeneratedForm(QWidget):
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
         self._visible_messages: list[QLabel] = []
+        # The arguments and result of the last show_diagnostics call.
+        self._diagnostics_key: tuple[Any, ...] | None = None
+        self._diagnostics_missing: list[str] = []
+        # Once the form has been painted, editors of the hidden fields are built, one per
+        # event-loop pass, so that switching operation need not build them.
+        self._prebuild_started = False
+        self._prebuild_timer = QTimer(self)
+        self._prebuild_timer.setInterval(0)
+        self._prebuild_timer.timeout.connect(self._prebuild_next)
         self._reconcile()
 
     # -- values ---------------------------------------------------------------------------
@@ -60,6 +90,18 @@ class GeneratedForm(QWidget):
     def values(self) -> dict[str, Any]:
         """Return every value set so far, including fields hidden now."""
         return copy.deepcopy(self._values)
+
+    def values_view(self) -> dict[str, Any]:
+        """Return the stored values without copying them; the caller must not change them."""
+        return self._values
+
+    def visible_value(self, name: str) -> Any:
+        """Return the value of the visible field `name` (its default where unset), or None."""
+        for key in self._shown:
+            spec_field = self._editors[key][0]
+            if spec_field.name == name:
+                return self._value_for(spec_field)
+        return None
 
     def visible_values(self) -> dict[str, Any]:
         """Return the visible fields with their current values (defaults where unset)."""
@@ -74,10 +116,12 @@ class GeneratedForm(QWidget):
         """Replace all values (loading a preset); fields not in `values` go back to defaults."""
         self._values = copy.deepcopy(values)
         self._reconcile()
-        for spec_field, _container, editor in self._editors.values():
+        for key in self._shown:
+            spec_field, _container, editor = self._editors[key]
             editor.blockSignals(True)
             editor.set_value(self._values.get(spec_field.name, spec_field.default))
             editor.blockSignals(False)
+        self._forget_leaves()
         self._reconcile()
         self.values_changed.emit()
 
@@ -93,15 +137,19 @@ class GeneratedForm(QWidget):
         """Show problems and hints under the fields they name; returns the paths not found.
 
         Labels whose text did not change are left alone: with hundreds of rows, hiding and
-        showing every label on each keystroke made the layout run again for all of them.
+        showing every label on each keystroke made the layout run again for all of them. The
+        same problems and hints for the same fields change nothing, so they return at once.
         """
+        key = (self._structure_version, tuple(problems), tuple(hints.items()))
+        if key == self._diagnostics_key:
+            return list(self._diagnostics_missing)
         lines: dict[str, list[str]] = {}
         for problem in problems:
             prefix = "Error: " if problem.is_error else "Warning: "
             lines.setdefault(problem.path, []).append(prefix + problem.message)
         for path, hint in hints.items():
             lines.setdefault(path, []).append(hint)
-        fields = {leaf.editor.objectName(): leaf for leaf in self.findChildren(LeafField)}
+        fields = self._leaf_index()
         new_texts: dict[QLabel, str] = {}
         missing: list[str] = []
         for path, texts in lines.items():
@@ -116,11 +164,14 @@ class GeneratedForm(QWidget):
                 previous.hide()
         for label, text in new_texts.items():
             if label.text() != text:
+                label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
         self._visible_messages = list(new_texts)
-        return missing
+        self._diagnostics_key = key
+        self._diagnostics_missing = missing
+        return list(missing)
 
     # -- fields ---------------------------------------------------------------------------
 
@@ -128,10 +179,29 @@ class GeneratedForm(QWidget):
         return visible_fields(self.fields, self._resolved_for_rules())
 
     def editor(self, name: str) -> Any:
-        for spec_field, _container, editor in self._editors.values():
+        """Return the editor of the visible field `name`, or None."""
+        for key in self._shown:
+            spec_field, _container, editor = self._editors[key]
             if spec_field.name == name:
                 return editor
         return None
+
+    def leaf_fields(self) -> list[LeafField]:
+        """Return the leaf fields of the visible editors, collection rows included."""
+        return list(self._leaf_index().values())
+
+    def _leaf_index(self) -> dict[str, LeafField]:
+        if self._leaves is None:
+            leaves: dict[str, LeafField] = {}
+            for key in sorted(self._shown, key=self._spec_index.__getitem__):
+                for leaf in self._editors[key][2].leaf_fields():
+                    leaves[leaf.editor.objectName()] = leaf
+            self._leaves = leaves
+        return self._leaves
+
+    def _forget_leaves(self) -> None:
+        self._leaves = None
+        self._structure_version += 1
 
     def _resolved_for_rules(self) -> dict[str, Any]:
         """Values the display rules see: set values, else defaults of the visible definitions."""
@@ -154,39 +224,81 @@ class GeneratedForm(QWidget):
         return value
 
     def _reconcile(self) -> None:
-        """Show exactly the visible fields, reusing editors whose definition stays visible."""
+        """Show exactly the visible fields; hide the others and keep their editors."""
         visible = self.visible_fields()
         visible_ids = {id(f) for f in visible}
-        for key in [key for key in self._editors if key not in visible_ids]:
-            _field, container, editor = self._editors.pop(key)
-            # Detach at once: a hidden editor must neither emit changes nor be found by path.
-            editor.blockSignals(True)
-            self._layout.removeWidget(container)
-            container.hide()  # see FixedCollectionEditor._discard
-            container.setParent(None)
-            container.deleteLater()
+        for key in [key for key in self._shown if key not in visible_ids]:
+            self._hide(key)
         for spec_field in visible:
-            if id(spec_field) not in self._editors:
-                self._create(spec_field)
-        for index, spec_field in enumerate(visible):
-            _field, container, _editor = self._editors[id(spec_field)]
-            if self._layout.indexOf(container) != index:
-                self._layout.removeWidget(container)
-                self._layout.insertWidget(index, container)
+            key = id(spec_field)
+            if key in self._shown:
+                continue
+            if key in self._editors:
+                _field, container, editor = self._editors[key]
+                editor.set_path(spec_field.name)
+                editor.set_value(self._values.get(spec_field.name, spec_field.default))
+                editor.blockSignals(False)
+            else:
+                container, editor = self._create(spec_field)
             container.show()
+            self._shown.add(key)
+            self._forget_leaves()
         # An options value left over from another resource falls back to the default.
         for spec_field in visible:
             if spec_field.type == "options" and spec_field.name in self._values:
                 if self._values[spec_field.name] not in spec_field.choice_values():
                     self._values[spec_field.name] = spec_field.default
 
-    def _create(self, spec_field: Field) -> None:
+    def _hide(self, key: int) -> None:
+        spec_field, container, editor = self._editors[key]
+        # A hidden editor must neither emit changes nor be found by path.
+        editor.blockSignals(True)
+        editor.set_path(f"{spec_field.name}{HIDDEN_SUFFIX}")
+        container.hide()
+        self._shown.discard(key)
+        self._forget_leaves()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        # Started by the first paint, so that building hidden editors does not delay it.
+        if not self._prebuild_started:
+            self._prebuild_started = True
+            self._prebuild_timer.start()
+
+    def _prebuild_next(self) -> None:
+        """Create the editor of one field that has none yet, hidden, for a fast first switch."""
+        for spec_field in self.fields:
+            key = id(spec_field)
+            if key not in self._editors:
+                self._create(spec_field)
+                self._shown.add(key)
+                self._hide(key)
+                return
+        self._prebuild_timer.stop()
+
+    def _create(self, spec_field: Field) -> tuple[QWidget, Any]:
+        """Create a field's editor and put it in spec order, on screen and in the Tab order."""
         container, editor = create_labelled_editor(
             spec_field, spec_field.name, self, allow_expressions=self.allow_expressions
         )
         editor.set_value(self._values.get(spec_field.name, spec_field.default))
         editor.value_changed.connect(lambda e=editor, f=spec_field: self._on_editor_changed(f, e))
+        if isinstance(editor, FixedCollectionEditor):
+            editor.structure_changed.connect(self._forget_leaves)
+        position = self._spec_index[id(spec_field)]
+        earlier = [key for key in self._editors if self._spec_index[key] < position]
+        later = [key for key in self._editors if self._spec_index[key] > position]
+        earlier.sort(key=self._spec_index.__getitem__)
+        later.sort(key=self._spec_index.__getitem__)
+        self._layout.insertWidget(len(earlier), container)
+        if earlier:
+            before = self._editors[earlier[-1]][2].focus_widgets()[-1]
+            chain_tab_order(before, editor.focus_widgets())
+        elif later:
+            first = self._editors[later[0]][2].focus_widgets()[0]
+            chain_tab_order(focus_predecessor(first), editor.focus_widgets())
         self._editors[id(spec_field)] = (spec_field, container, editor)
+        return container, editor
 
     def _on_editor_changed(self, spec_field: Field, editor: Any) -> None:
         self._values[spec_field.name] = editor.value()

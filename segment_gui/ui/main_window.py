@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
@@ -23,14 +23,18 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QResizeEvent,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -53,19 +57,6 @@ from segment_gui.model import (
     resolve_settings,
     visible_fields,
 )
-from segment_gui.n8n_workflow import (
-    DEFAULT_NODE_NAME,
-    ImportReport,
-    WorkflowError,
-    WorkflowImport,
-    export_notices,
-    export_workflow,
-    free_preset_name,
-    import_presets,
-    parse_workflow,
-    read_workflow_file,
-    workflow_json,
-)
 from segment_gui.payload import (
     BODY_MODES,
     MAX_MESSAGE_BYTES,
@@ -82,7 +73,7 @@ from segment_gui.runs import RunReport, RunSettings, run_items
 from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
-from segment_gui.subtitle import render_subtitle
+from segment_gui.subtitle import SubtitleRenderer
 from segment_gui.transport import (
     SANDBOX,
     SANDBOX_WRITE_KEY,
@@ -94,8 +85,6 @@ from segment_gui.transport import (
     needs_insecure_confirmation,
     resolve_base_url,
 )
-from segment_gui.ui.credentials_dialog import CredentialsDialog
-from segment_gui.ui.editors import LeafField
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.history_panel import HistoryPanel
@@ -111,6 +100,11 @@ from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
 from segment_gui.ui.workers import TaskRunner
+
+# Imported where used, to keep them out of start-up: the n8n workflow code and the dialogs.
+if TYPE_CHECKING:
+    from segment_gui.n8n_workflow import ImportReport, WorkflowImport
+    from segment_gui.ui.credentials_dialog import CredentialsDialog
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +157,11 @@ class MainWindow(QMainWindow):
         # The loaded or saved preset as stored, to tell whether the form has unsaved changes.
         self._baseline: dict[str, Any] | None = None
         self.last_import_report: ImportReport | None = None
+        # V8 starts only for a subtitle that the Python renderer does not cover.
+        self._subtitle_renderer = SubtitleRenderer(
+            self.spec.subtitle,
+            lambda template, values: shared_engine().render_subtitle(template, values),
+        )
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
@@ -183,12 +182,6 @@ class MainWindow(QMainWindow):
         self._refresh_credentials()
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
-        )
-        # The subtitle is an expression, so the engine starts now, off the GUI thread.
-        self.runner.start(
-            lambda: shared_engine().render_subtitle(self.spec.subtitle, {}),
-            lambda _subtitle: self._on_form_changed(),
-            lambda error: self.notify(f"The expression engine did not start: {error}"),
         )
         self.window_state = QSettings(
             str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
@@ -260,13 +253,14 @@ class MainWindow(QMainWindow):
         title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
         title.setObjectName("nodeTitle")
         middle_layout.addWidget(title)
-        self.subtitle_label = QLabel(middle)
+        self._subtitle_area = _TextLine(middle)
+        self.subtitle_label = self._subtitle_area.label
         self.subtitle_label.setObjectName("subtitle")
         # Italic rather than disabled: Qt's disabled text colour is too faint to read.
         subtitle_font = self.subtitle_label.font()
         subtitle_font.setItalic(True)
         self.subtitle_label.setFont(subtitle_font)
-        middle_layout.addWidget(self.subtitle_label)
+        middle_layout.addWidget(self._subtitle_area)
         mode_row = QHBoxLayout()
         mode_label = QLabel("&Body:", middle)
         self.body_mode_combo = QComboBox(middle)
@@ -314,11 +308,11 @@ class MainWindow(QMainWindow):
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self.preview_status = QLabel(preview)
+        self._preview_status_area = _TextLine(preview)
+        self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
-        self.preview_status.setWordWrap(True)
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        preview_layout.addWidget(self.preview_status)
+        preview_layout.addWidget(self._preview_status_area)
         self.preview = JsonView(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
         self.response_view = ResponseView(self.result_tabs)
@@ -457,8 +451,9 @@ class MainWindow(QMainWindow):
 
     def _resolve_expressions(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Evaluate the form's expressions for the selected item; show results under fields."""
-        values = self.form.values()
-        fields = [f for f in self.form.findChildren(LeafField) if f.is_expression()]
+        # Not copied: compose and the engine build new values and leave these as they are.
+        values = self.form.values_view()
+        fields = [f for f in self.form.leaf_fields() if f.is_expression()]
         if not fields and not _holds_expression(values):
             return values, {}
         engine = shared_engine()
@@ -484,8 +479,7 @@ class MainWindow(QMainWindow):
         return composition.message
 
     def _on_form_changed(self) -> None:
-        parameters = self.parameters()
-        self.subtitle_label.setText(self._subtitle(parameters))
+        self._subtitle_area.set_text(self._subtitle())
         composition = self.compose()
         self._composition = composition
         message = composition.message
@@ -493,7 +487,9 @@ class MainWindow(QMainWindow):
             self.preview.setPlainText("")
             status = ""
         else:
-            self.preview.setPlainText(json.dumps(message.body, indent=2, ensure_ascii=False))
+            replace_changed_text(
+                self.preview, json.dumps(message.body, indent=2, ensure_ascii=False)
+            )
             size = len(message.to_bytes())
             status = (
                 f"POST {self._target_text()}/{message.path}  ·  {size:,} of "
@@ -512,20 +508,17 @@ class MainWindow(QMainWindow):
         if composition.notice:
             lines.append("n8n mode differs from Segment's spec:")
             lines += [f"  • {sentence}" for sentence in composition.notice]
-        self.preview_status.setText("\n".join(lines))
+        self._preview_status_area.set_text("\n".join(lines))
         self.form.show_diagnostics(composition.problems, composition.hints)
         self._update_send_enabled()
         self._update_title()
 
-    def _subtitle(self, parameters: dict[str, Any]) -> str:
-        """Render the node subtitle from the spec's expression.
-
-        The expression engine renders it once started (on a worker thread after the window
-        opens); until then the built-in evaluator does."""
-        engine = shared_engine()
-        if engine.started:
-            return engine.render_subtitle(self.spec.subtitle, parameters)
-        return render_subtitle(self.spec.subtitle, parameters)
+    def _subtitle(self) -> str:
+        """Render the node subtitle from the spec's expression."""
+        renderer = self._subtitle_renderer
+        if renderer.names is None:
+            return renderer.render(self.parameters())
+        return renderer.render({name: self.form.visible_value(name) for name in renderer.names})
 
     def _field_label(self, path: str) -> str:
         """Name a problem's field as the form shows it, e.g. "Properties row 2 › Value: "."""
@@ -712,6 +705,8 @@ class MainWindow(QMainWindow):
     # -- n8n and curl --------------------------------------------------------------------
 
     def _on_import_file_triggered(self) -> None:
+        from segment_gui.n8n_workflow import read_workflow_file
+
         path, _filter = QFileDialog.getOpenFileName(
             self, "Import n8n workflow", "", "n8n workflow (*.json);;All files (*)"
         )
@@ -719,6 +714,8 @@ class MainWindow(QMainWindow):
             self.import_workflow(lambda: read_workflow_file(Path(path)), path)
 
     def _on_import_paste_triggered(self) -> None:
+        from segment_gui.n8n_workflow import parse_workflow
+
         text = QGuiApplication.clipboard().text()
         if not text.strip():
             self.notify("The clipboard is empty; copy nodes in n8n's editor first (Ctrl+C)")
@@ -727,6 +724,8 @@ class MainWindow(QMainWindow):
 
     def import_workflow(self, parse: Callable[[], WorkflowImport], source: str) -> None:
         """Import the Segment nodes that `parse` finds as presets, on a worker thread."""
+        from segment_gui.n8n_workflow import import_presets
+
         store = self.preset_store
         known = {record.name for record in self._credentials}
 
@@ -751,6 +750,14 @@ class MainWindow(QMainWindow):
 
     def copy_as_n8n(self) -> str:
         """Put the form on the clipboard as an n8n Segment node; returns the JSON."""
+        from segment_gui.n8n_workflow import (
+            DEFAULT_NODE_NAME,
+            WorkflowError,
+            export_notices,
+            export_workflow,
+            workflow_json,
+        )
+
         preset = self.snapshot(self.presets_panel.current_name or DEFAULT_NODE_NAME)
         try:
             workflow = export_workflow([preset], self.spec)
@@ -854,6 +861,8 @@ class MainWindow(QMainWindow):
         self._on_form_changed()
 
     def open_credentials_dialog(self) -> CredentialsDialog:
+        from segment_gui.ui.credentials_dialog import CredentialsDialog
+
         dialog = CredentialsDialog(self.credential_store, self.runner, self)
         dialog.credentials_changed.connect(lambda: self._refresh_credentials())
         dialog.setModal(True)
@@ -1199,6 +1208,8 @@ class MainWindow(QMainWindow):
 
     def import_file(self, path: Path) -> None:
         """Import a dropped file: an n8n workflow's Segment nodes, or a segment-gui preset."""
+        from segment_gui.n8n_workflow import free_preset_name, import_presets, parse_workflow
+
         store = self.preset_store
 
         def work() -> ImportReport | str:
@@ -1262,6 +1273,73 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+class _TextLine(QScrollArea):
+    """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
+
+    A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
+    event-loop pass, up to the main window. A scroll area does not pass that on, so here a new
+    text costs a layout of the whole window only when it changes the number of lines.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedHeight(0)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
+        self.setFixedHeight(max(height, 0))
+
+
+def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
+    """Set the editor's text by replacing only the part that differs from its current text.
+
+    For a one-character edit in a long preview, Qt then lays out one block again instead of
+    the whole document, and the view keeps its scroll position.
+    """
+    current = editor.toPlainText()
+    if current == text:
+        return
+    start = _common_prefix_length(current, text)
+    tail = _common_prefix_length(current[start:][::-1], text[start:][::-1])
+    end_current, end_text = len(current) - tail, len(text) - tail
+    cursor = QTextCursor(editor.document())
+    # QTextDocument positions count UTF-16 code units, Python strings count code points.
+    cursor.setPosition(_utf16_length(current[:start]))
+    cursor.setPosition(_utf16_length(current[:end_current]), QTextCursor.MoveMode.KeepAnchor)
+    cursor.insertText(text[start:end_text])
+
+
+def _common_prefix_length(first: str, second: str) -> int:
+    """Return the length of the longest common prefix, by bisection on slice comparisons."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:

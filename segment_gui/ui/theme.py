@@ -112,9 +112,7 @@ def relative_luminance(color: QColor) -> float:
 
 def contrast_ratio(first: QColor, second: QColor) -> float:
     """Return the WCAG contrast ratio of two colors, from 1 to 21."""
-    lighter, darker = sorted(
-        (relative_luminance(first), relative_luminance(second)), reverse=True
-    )
+    lighter, darker = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
 
 

@@ -1,0 +1,432 @@
+"""The generated form's editors: kept across switches, rows added one at a time, Tab order,
+the incremental preview, and the subtitle without V8."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segment_gui.subtitle import SubtitleRenderer
+from segment_gui.ui.main_window import _TextLine, replace_changed_text
+
+
+def choose(window: Any, resource: str, operation: str) -> None:
+    combo = window.form.findChild(QComboBox, "resource")
+    combo.setCurrentIndex(combo.findData(resource))
+    operation_combo = window.form.findChild(QComboBox, "operation")
+    operation_combo.setCurrentIndex(operation_combo.findData(operation))
+
+
+def line(window: Any, path: str) -> QLineEdit:
+    widget = window.findChild(QLineEdit, path)
+    assert widget is not None, f"no line edit named {path!r}"
+    return widget
+
+
+def tab_chain(start: QWidget, count: int) -> list[str]:
+    """Return the objectNames of the next `count` widgets that Tab gives focus to."""
+    # Widgets added to a shown parent become visible in the next event-loop pass.
+    QApplication.processEvents()
+    names = []
+    widget = start
+    while len(names) < count:
+        widget = widget.nextInFocusChain()
+        assert widget is not start, "the focus chain ended"
+        takes_tab = bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus)
+        if takes_tab and widget.isVisible() and widget.isEnabled() and not widget.focusProxy():
+            names.append(widget.objectName())
+    return names
+
+
+# The fields of a property row, each followed by its Fixed / Expression toggle.
+FIELDS = ("key", "value", "valueType")
+ROW_STOPS = 2 * len(FIELDS) + 3
+
+
+def tab_stops(window: Any, names: list[str]) -> list[str]:
+    """Return the names whose widgets Tab stops at: the visible and enabled ones."""
+    QApplication.processEvents()
+    stops = []
+    for name in names:
+        widget = window.findChild(QWidget, name)
+        assert widget is not None, name
+        if widget.isVisible() and widget.isEnabled():
+            stops.append(name)
+    return stops
+
+
+def property_rows(count: int) -> dict[str, Any]:
+    return {"propertiesUi": [{"key": f"k{index}", "value": f"v{index}"} for index in range(count)]}
+
+
+# -- switching ------------------------------------------------------------------------------
+
+
+def test_switch_back_keeps_editor_and_values(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    event_editor = line(window, "event")
+    event_editor.setText("Signed Up")
+    window.form.set_value("properties", property_rows(3))
+    properties = window.form.editor("properties")
+
+    choose(window, "identify", "create")
+    assert window.findChild(QLineEdit, "event") is None
+    assert window.form.editor("event") is None
+    assert not event_editor.isVisibleTo(window)
+
+    choose(window, "track", "event")
+    assert line(window, "event") is event_editor
+    assert event_editor.text() == "Signed Up"
+    assert window.form.editor("properties") is properties
+    assert properties.row_count() == 3
+    assert line(window, "properties.propertiesUi[2].value").text() == "v2"
+    assert json.loads(window.preview.toPlainText())["event"] == "Signed Up"
+
+
+def test_hidden_editor_gets_later_values(window: Any) -> None:
+    choose(window, "track", "event")
+    line(window, "userId").setText("first")
+    choose(window, "identify", "create")
+    line(window, "userId").setText("second")
+    window.form.set_values({"resource": "identify", "operation": "create", "event": "Loaded"})
+    choose(window, "track", "event")
+    assert line(window, "event").text() == "Loaded"
+    assert line(window, "userId").text() == ""
+
+
+def test_hidden_editors_send_no_changes(window: Any) -> None:
+    choose(window, "track", "event")
+    event_editor = line(window, "event")
+    choose(window, "identify", "create")
+    event_editor.setText("typed while hidden")
+    assert "event" not in window.form.values()
+
+
+def test_prebuilt_editors_stay_hidden(window: Any, qtbot: Any) -> None:
+    window.show()
+    qtbot.waitUntil(lambda: len(window.form._editors) == len(window.form.fields), timeout=5000)
+    assert not window.form._prebuild_timer.isActive()
+    assert window.findChild(QLineEdit, "event") is None
+    assert window.findChild(QLineEdit, "groupId") is None
+    choose(window, "group", "add")
+    assert line(window, "groupId").isVisible()
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+def test_rows_add_move_remove_paths(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    collection = window.form.editor("properties")
+    for _ in range(3):
+        collection.add_option("propertiesUi")
+    for index in range(3):
+        line(window, f"properties.propertiesUi[{index}].key").setText(f"k{index}")
+
+    collection.move_group(collection._groups["propertiesUi"][2], -1)
+    keys = [line(window, f"properties.propertiesUi[{index}].key").text() for index in range(3)]
+    assert keys == ["k0", "k2", "k1"]
+    groups = collection._groups["propertiesUi"]
+    assert not groups[0].up_button.isEnabled()
+    assert groups[2].up_button.isEnabled()
+    assert not groups[2].down_button.isEnabled()
+
+    collection.remove_group(groups[0])
+    assert collection.row_count() == 2
+    assert line(window, "properties.propertiesUi[0].key").text() == "k2"
+    assert window.findChild(QLineEdit, "properties.propertiesUi[2].key") is None
+    assert not collection._groups["propertiesUi"][0].up_button.isEnabled()
+    assert collection.value() == {
+        "propertiesUi": [
+            {"key": "k2", "value": "", "valueType": "auto"},
+            {"key": "k1", "value": "", "valueType": "auto"},
+        ]
+    }
+
+
+def test_row_value_follows_edits(window: Any) -> None:
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(2))
+    collection = window.form.editor("properties")
+    first = collection.value()
+    line(window, "properties.propertiesUi[1].value").setText("changed")
+    assert first["propertiesUi"][1]["value"] == "v1"
+    assert collection.value()["propertiesUi"][1]["value"] == "changed"
+    assert window.form.values()["properties"]["propertiesUi"][1]["value"] == "changed"
+
+
+# -- Tab order ------------------------------------------------------------------------------
+
+
+def test_tab_order_through_added_rows(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    collection = window.form.editor("properties")
+    for _ in range(3):
+        collection.add_option("propertiesUi")
+    row = "properties.propertiesUi"
+    fields = [f"{{0}}.{name}{suffix}" for name in FIELDS for suffix in ("", ":mode")]
+    expected_row = fields + ["{0}:up", "{0}:down", "{0}:remove"]
+
+    names = []
+    for index in range(3):
+        names += [name.format(f"{row}[{index}]") for name in expected_row]
+    names.append("properties:add")
+    expected = tab_stops(window, names)
+    assert len(expected) == len(names) - 2
+    assert tab_chain(collection.header, len(expected)) == expected
+
+
+def test_tab_order_after_move_and_first_row(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    collection = window.form.editor("properties")
+    for _ in range(3):
+        collection.add_option("propertiesUi")
+    line(window, "properties.propertiesUi[2].key").setText("last")
+    collection.move_group(collection._groups["propertiesUi"][2], -1)
+    collection.move_group(collection._groups["propertiesUi"][1], -1)
+
+    moved = line(window, "properties.propertiesUi[0].key")
+    assert moved.text() == "last"
+    assert tab_chain(collection.header, 1) == ["properties.propertiesUi[0].key"]
+    # The last row's Down button is disabled, the first row's Up button too.
+    after_rows = tab_chain(line(window, "properties.propertiesUi[2].key"), ROW_STOPS - 1)
+    assert after_rows[-1] == "properties:add"
+    assert tab_chain(line(window, "properties.propertiesUi[0].key"), ROW_STOPS - 1)[-1] == (
+        "properties.propertiesUi[1].key"
+    )
+
+
+def test_tab_order_into_and_out_of_collection(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    collection = window.form.editor("properties")
+    collection.add_option("propertiesUi")
+    integrations = window.form.editor("integrations")
+    before = integrations.focus_widgets()[-1]
+    assert tab_chain(before, 1) == ["properties:header"]
+    after = window.form.editor("advanced").focus_widgets()[0]
+    # A single row has neither Up nor Down enabled.
+    last = tab_chain(line(window, "properties.propertiesUi[0].key"), ROW_STOPS - 2)[-1]
+    assert last == "properties:add"
+    assert tab_chain(window.findChild(QWidget, "properties:add"), 1) == [after.objectName()]
+
+
+def test_tab_order_follows_screen_order(window: Any) -> None:
+    window.show()
+    # Fields of these operations are built after the form, so Qt put them last in its chain.
+    choose(window, "group", "add")
+    choose(window, "track", "page")
+    window.form.editor("properties").add_option("propertiesUi")
+    QApplication.processEvents()
+
+    chain: list[QWidget] = []
+    widget = window.findChild(QComboBox, "resource")
+    chain.append(widget)
+    for _ in range(400):
+        widget = widget.nextInFocusChain()
+        if not window.form.isAncestorOf(widget):
+            continue
+        takes_tab = bool(widget.focusPolicy() & Qt.FocusPolicy.TabFocus)
+        if takes_tab and widget.isVisible() and not widget.focusProxy() and widget not in chain:
+            chain.append(widget)
+    rows = [widget.mapTo(window.form, widget.rect().center()).y() for widget in chain]
+    names = [widget.objectName() for widget in chain]
+    assert "name" in names
+    assert "properties.propertiesUi[0].key" in names
+    for index in range(1, len(rows)):
+        assert rows[index] >= rows[index - 1] - 12, (names[index - 1], names[index])
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).bodies.append(self.rfile.read(length))
+        reply = b'{"success": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[bytes]]]:
+    bodies: list[bytes] = []
+    handler = type("Handler", (_Recorder,), {"bodies": bodies})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_preview_matches_sent_body(window: Any, qtbot: Any, recorder: Any) -> None:
+    url, bodies = recorder
+    window.show()
+    window.endpoint.set_endpoint(url)
+    choose(window, "track", "event")
+    line(window, "userId").setText("u-1")
+    line(window, "event").setText("Ordered")
+    window.form.set_value("properties", property_rows(40))
+    for index in (0, 7, 39, 20):
+        editor = line(window, f"properties.propertiesUi[{index}].value")
+        editor.insert("-é😀")
+        QTest.keyClick(editor, Qt.Key.Key_Backspace)
+    line(window, "properties.propertiesUi[5].key").setText("renamed")
+    window.form.editor("properties").remove_group(
+        window.form.editor("properties")._groups["propertiesUi"][3]
+    )
+
+    preview_text = window.preview.toPlainText()
+    window.send()
+    qtbot.waitUntil(lambda: len(bodies) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: not window.is_sending(), timeout=10000)
+    sent = json.loads(bodies[0])
+    assert json.loads(preview_text) == sent
+    assert sent["properties"]["k7"] == "v7-é"
+    assert sent["properties"]["renamed"] == "v5"
+    assert "k3" not in sent["properties"]
+    assert preview_text == json.dumps(sent, indent=2, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("", "abc"),
+        ("abc", ""),
+        ("a😀b", "a😀xb"),
+        ("😀😀", "😀"),
+        ("line 1\nline 2\n", "line 1\nline two\n"),
+        ("same", "same"),
+        ("aaaa", "aa"),
+    ],
+)
+def test_replace_changed_text(qtbot: Any, before: str, after: str) -> None:
+    editor = QPlainTextEdit()
+    qtbot.addWidget(editor)
+    editor.setPlainText(before)
+    replace_changed_text(editor, after)
+    assert editor.toPlainText() == after
+
+
+def test_status_line_fits_wrapped_text(qtbot: Any) -> None:
+    page = QWidget()
+    qtbot.addWidget(page)
+    layout = QVBoxLayout(page)
+    status = _TextLine(page)
+    layout.addWidget(status)
+    layout.addStretch(1)
+    page.resize(220, 400)
+    page.show()
+    line_height = status.label.fontMetrics().lineSpacing()
+
+    status.set_text("Error: " + "word " * 40)
+    QApplication.processEvents()
+    assert status.height() == status.label.heightForWidth(status.viewport().width())
+    assert status.height() >= 4 * line_height
+    assert status.label.height() == status.height()
+
+    status.set_text("short")
+    QApplication.processEvents()
+    assert line_height <= status.height() < 2 * line_height
+
+    page.resize(120, 400)
+    status.set_text("Error: " + "word " * 40)
+    QApplication.processEvents()
+    assert status.height() == status.label.heightForWidth(status.viewport().width())
+
+    status.set_text("")
+    QApplication.processEvents()
+    assert status.height() == 0
+
+
+# -- subtitle -------------------------------------------------------------------------------
+
+
+def test_subtitle_renderer_without_engine() -> None:
+    calls: list[str] = []
+
+    def engine(template: str, values: Any) -> str:
+        calls.append(template)
+        return "from engine"
+
+    renderer = SubtitleRenderer(
+        '={{$parameter["operation"] + ":" + $parameter["resource"]}}', engine
+    )
+    assert renderer.render({"resource": "track", "operation": "event"}) == "event:track"
+    assert renderer.render({"resource": "track", "operation": "event", "x": 1}) == "event:track"
+    assert renderer.render({"resource": "group", "operation": "add"}) == "add:group"
+    assert calls == []
+
+
+def test_subtitle_renderer_engine_fallback() -> None:
+    calls: list[str] = []
+
+    def engine(template: str, values: Any) -> str:
+        calls.append(template)
+        return f"n={values['n']}"
+
+    renderer = SubtitleRenderer("={{ $parameter.n }}", engine)
+    assert renderer.names is None
+    assert renderer.render({"n": 1}) == "n=1"
+    assert renderer.render({"n": 2}) == "n=2"
+    assert calls == ["={{ $parameter.n }}", "={{ $parameter.n }}"]
+
+
+def test_window_starts_without_v8(tmp_path: Any) -> None:
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication, QComboBox\n"
+        "app = QApplication([])\n"
+        "from segment_gui.ui.app import create_main_window\n"
+        f"window = create_main_window({str(tmp_path)!r})\n"
+        "window.show()\n"
+        "app.processEvents()\n"
+        "combo = window.form.findChild(QComboBox, 'resource')\n"
+        "combo.setCurrentIndex(combo.findData('group'))\n"
+        "from segment_gui.expressions import shared_engine\n"
+        "print(window.subtitle_label.text(), window.parameters()['operation'],\n"
+        "      'py_mini_racer' in sys.modules, shared_engine().started)\n"
+        "window.shutdown()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    subtitle, operation, imported, started = result.stdout.split()
+    assert subtitle == f"{operation}:group"
+    assert imported == "False"
+    assert started == "False"
