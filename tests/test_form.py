@@ -322,6 +322,27 @@ def test_preview_matches_sent_body(window: Any, qtbot: Any, recorder: Any) -> No
     assert preview_text == json.dumps(sent, indent=2, ensure_ascii=False)
 
 
+def test_preview_raw_is_exact_bytes(window: Any, qtbot: Any, recorder: Any) -> None:
+    url, bodies = recorder
+    window.endpoint.set_endpoint(url)
+    choose(window, "track", "event")
+    line(window, "userId").setText("u-raw")
+    line(window, "event").setText("Café ordered 😀")
+    window.preview_pretty.setChecked(False)
+    raw_text = window.preview.toPlainText()
+    window.copy_body_button.click()
+    copied = QApplication.clipboard().text()
+
+    window.send()
+    qtbot.waitUntil(lambda: len(bodies) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: not window.is_sending(), timeout=10000)
+    assert raw_text.encode("utf-8") == bodies[0]
+    assert copied == raw_text
+    assert f"{len(bodies[0]):,} of 32,768 bytes" in window.preview_status.text()
+    window.preview_pretty.setChecked(True)
+    assert window.preview.toPlainText().startswith("{\n  ")
+
+
 @pytest.mark.parametrize(
     ("before", "after"),
     [

@@ -27,6 +27,8 @@ from PySide6.QtGui import (
     QTextCursor,
 )
 from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -313,6 +315,22 @@ class MainWindow(QMainWindow):
         self.preview_status.setObjectName("previewStatus")
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         preview_layout.addWidget(self._preview_status_area)
+        preview_tools = QHBoxLayout()
+        self.preview_pretty = QCheckBox("Pretty", preview)
+        self.preview_pretty.setObjectName("previewPretty")
+        self.preview_pretty.setToolTip(
+            "Indent the body; off shows the exact bytes Send posts, whose size the line above gives"
+        )
+        self.preview_pretty.setChecked(True)
+        self.preview_pretty.toggled.connect(self._on_form_changed)
+        preview_tools.addWidget(self.preview_pretty)
+        preview_tools.addStretch(1)
+        self.copy_body_button = QPushButton(icon("copy"), "Copy body", preview)
+        self.copy_body_button.setObjectName("copyBody")
+        self.copy_body_button.setToolTip("Copy the exact bytes Send posts")
+        self.copy_body_button.clicked.connect(self.copy_body)
+        preview_tools.addWidget(self.copy_body_button)
+        preview_layout.addLayout(preview_tools)
         self.preview = JsonView(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
         self.response_view = ResponseView(self.result_tabs)
@@ -487,10 +505,13 @@ class MainWindow(QMainWindow):
             self.preview.setPlainText("")
             status = ""
         else:
-            replace_changed_text(
-                self.preview, json.dumps(message.body, indent=2, ensure_ascii=False)
-            )
-            size = len(message.to_bytes())
+            body = message.to_bytes()
+            if self.preview_pretty.isChecked():
+                text = json.dumps(message.body, indent=2, ensure_ascii=False)
+            else:
+                text = body.decode("utf-8", errors="replace")
+            replace_changed_text(self.preview, text)
+            size = len(body)
             status = (
                 f"POST {self._target_text()}/{message.path}  ·  {size:,} of "
                 f"{MAX_MESSAGE_BYTES:,} bytes"
@@ -512,6 +533,15 @@ class MainWindow(QMainWindow):
         self.form.show_diagnostics(composition.problems, composition.hints)
         self._update_send_enabled()
         self._update_title()
+
+    def copy_body(self) -> None:
+        """Put the exact body Send would post on the clipboard, as text."""
+        message = self._composition.message if self._composition is not None else None
+        if message is None:
+            self.notify("Nothing to copy: the form has no body yet")
+            return
+        QApplication.clipboard().setText(message.to_bytes().decode("utf-8", errors="replace"))
+        self.notify(f"Copied the body ({len(message.to_bytes()):,} bytes)")
 
     def _subtitle(self) -> str:
         """Render the node subtitle from the spec's expression."""
