@@ -11,6 +11,7 @@ import email.message
 import email.utils
 import ipaddress
 import logging
+import queue
 import random
 import socket
 import threading
@@ -524,6 +525,44 @@ class _Cancelled(Exception):
     """The cancel event was set while a request ran."""
 
 
+class RequestWorker:
+    """A daemon thread that runs one caller's requests in turn, so a run of many sends
+    starts one thread instead of one per request.
+
+    After a cancel the thread may still be blocked in its request (a connect or a TLS
+    handshake that no socket shutdown reaches), so `abandon` leaves it to finish alone and
+    the next request gets a new thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                thread = threading.Thread(
+                    target=_serve_jobs, args=(self._jobs,), name="segment-gui-request", daemon=True
+                )
+                thread.start()
+            self._jobs.put(job)
+
+    def abandon(self) -> None:
+        """Let the current thread end after its request; a later submit starts a new one."""
+        with self._lock:
+            if self._jobs is not None:
+                self._jobs.put(None)
+                self._jobs = None
+
+    close = abandon
+
+
+def _serve_jobs(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    while (job := jobs.get()) is not None:
+        job()
+
+
 def _post_once(
     http: Any, url: str, body: bytes, headers: dict[str, str], options: SendOptions
 ) -> _Reply:
@@ -568,8 +607,10 @@ def _exchange(
     options: SendOptions,
     registry: SocketRegistry,
     cancel: threading.Event,
+    worker: RequestWorker | None = None,
 ) -> _Reply:
-    """Run `_post_once` on a daemon thread and return its reply, or raise on cancel.
+    """Run `_post_once` on `worker`, or on a new daemon thread, and return its reply, or raise
+    on cancel.
 
     requests cannot interrupt a blocked read, so this thread waits for either the request
     thread or the cancel event. On cancel it shuts down the send's sockets, which ends the
@@ -587,8 +628,12 @@ def _exchange(
         finally:
             finished.set()
 
-    worker = threading.Thread(target=run, name="segment-gui-request", daemon=True)
-    worker.start()
+    thread: threading.Thread | None = None
+    if worker is None:
+        thread = threading.Thread(target=run, name="segment-gui-request", daemon=True)
+        thread.start()
+    else:
+        worker.submit(run)
     try:
         while not finished.wait(CANCEL_POLL_SECONDS):
             if cancel.is_set():
@@ -596,7 +641,9 @@ def _exchange(
     except BaseException:
         # On a cancel, or KeyboardInterrupt in a command-line send, stop the request in flight.
         registry.shutdown_all()
-        worker.join(CANCEL_JOIN_SECONDS)
+        if worker is not None:
+            worker.abandon()
+        finished.wait(CANCEL_JOIN_SECONDS)
         raise
     # A reply that arrived before the cancel is returned, because the server has the message.
     if errors:
@@ -651,6 +698,7 @@ def _attempt(
     registry: SocketRegistry,
     cancel: threading.Event,
     on_progress: Callable[[str], None] | None,
+    worker: RequestWorker | None = None,
 ) -> _AttemptResult:
     """POST to `url` and follow same-origin 307 and 308 redirects, at most MAX_REDIRECTS."""
     start_host = host_label(url)
@@ -658,7 +706,7 @@ def _attempt(
     spent_ms = 0.0
     note = ""
     for hop in range(MAX_REDIRECTS + 1):
-        reply = _exchange(http, current, body, headers, options, registry, cancel)
+        reply = _exchange(http, current, body, headers, options, registry, cancel, worker)
         spent_ms += reply.elapsed_ms
         location = _location(reply)
         status = f"{reply.status} {reply.reason}".strip()
@@ -730,6 +778,7 @@ def send(
     cancel: threading.Event | None = None,
     on_progress: Callable[[str], None] | None = None,
     session: Any = None,
+    worker: RequestWorker | None = None,
 ) -> Response:
     """POST `message` to `{base_url}/{message.path}` with HTTP Basic auth and return the response.
 
@@ -741,7 +790,8 @@ def send(
     Raises SendError (or a subclass such as SendTimeout or SendCancelled) when the last attempt
     got no HTTP response. `on_progress` gets one sentence per wait and per retry, on this
     thread. With a caller's `session`, a cancel still returns within a second but cannot
-    shut down that session's socket.
+    shut down that session's socket. With a caller's `worker`, the requests run on its thread
+    instead of a new thread per attempt.
     """
     url = f"{base_url.rstrip('/')}/{message.path}"
     body = message.to_bytes()
@@ -757,7 +807,7 @@ def send(
     attempts: list[Attempt] = []
     try:
         return _send_attempts(
-            http, url, body, headers, sent, options, registry, cancel, on_progress, attempts
+            http, url, body, headers, sent, options, registry, cancel, on_progress, attempts, worker
         )
     finally:
         if session is None:
@@ -775,6 +825,7 @@ def _send_attempts(
     cancel: threading.Event,
     on_progress: Callable[[str], None] | None,
     attempts: list[Attempt],
+    worker: RequestWorker | None = None,
 ) -> Response:
     import requests
     import urllib3.exceptions
@@ -808,7 +859,9 @@ def _send_attempts(
 
         started = time.perf_counter()
         try:
-            result = _attempt(http, url, body, headers, options, registry, cancel, on_progress)
+            result = _attempt(
+                http, url, body, headers, options, registry, cancel, on_progress, worker
+            )
         except _Cancelled:
             elapsed = (time.perf_counter() - started) * 1000
             attempts.append(Attempt(number, "cancelled", elapsed, None, waited_ms))
