@@ -216,7 +216,7 @@ class Response:
     def charset(self) -> str | None:
         """Return the charset parameter of Content-Type, or None when there is none."""
         content_type = self.header("Content-Type")
-        if not content_type:
+        if not content_type or "charset" not in content_type.lower():
             return None
         parsed = email.message.Message()
         parsed["Content-Type"] = content_type

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import gc
 import json
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,6 +55,44 @@ DELIVERY_MODES = {
     "single": "One request per item (as n8n)",
     "batch": "Segment /batch (up to 500 KB per request)",
 }
+
+
+class _RunGuard:
+    """Interpreter settings that keep the GUI thread responsive while a run's threads hold
+    the GIL, applied from the start of a run to its end.
+
+    - `gc.freeze()` moves the objects that exist at the start out of the collector's reach,
+      and full (generation 2) collections wait until the run ends. A full collection stops
+      every thread for as long as it traverses the heap, which grows by the run's results
+      and the sandbox's messages. Young collections still run, so short-lived reference
+      cycles are freed during the run.
+    - A shorter GIL switch interval lets the GUI thread take the GIL sooner from the run's
+      threads, at the price of more thread switches.
+    """
+
+    SWITCH_INTERVAL_SECONDS = 0.001
+    # Generation 1 collections before a full one; 0 would mean "after every one".
+    FULL_COLLECTION_THRESHOLD = 2**30
+    _saved: tuple[tuple[int, int, int], float] | None = None
+
+    @classmethod
+    def enter(cls) -> None:
+        if cls._saved is not None:
+            return
+        thresholds = gc.get_threshold()
+        cls._saved = (thresholds, sys.getswitchinterval())
+        gc.freeze()
+        gc.set_threshold(thresholds[0], thresholds[1], cls.FULL_COLLECTION_THRESHOLD)
+        sys.setswitchinterval(min(cls.SWITCH_INTERVAL_SECONDS, cls._saved[1]))
+
+    @classmethod
+    def leave(cls) -> None:
+        if cls._saved is None:
+            return
+        thresholds, interval = cls._saved
+        cls._saved = None
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
 
 
 class _RunSignals(QObject):
@@ -210,9 +249,7 @@ class RunPanel(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._flush_timer.start()
-        # Objects that exist now live on after the run, so full garbage collections during
-        # the run need not traverse them while the worker threads hold the GIL.
-        gc.freeze()
+        _RunGuard.enter()
         signals, pending = self._signals, self._pending
         self.runner.start(
             lambda: work(cancel, signals.progress.emit, pending.append),
@@ -239,6 +276,7 @@ class RunPanel(QWidget):
     def _finish(self) -> None:
         self._flush_timer.stop()
         self._flush()
+        _RunGuard.leave()
         self._cancel = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
