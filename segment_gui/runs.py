@@ -33,12 +33,13 @@ from segment_gui.payload import (
 )
 from segment_gui.spec import NodeSpec
 from segment_gui.transport import (
-    RequestWorker,
+    DirectRequests,
     SendCancelled,
     SendError,
     SendOptions,
     SocketRegistry,
     _tracking_session,
+    pin_environment,
     send,
 )
 
@@ -704,12 +705,12 @@ class _Run:
         self.error = ""
         self.started = time.perf_counter()
         self.last_progress = -math.inf
-        # One kept-alive session and one request thread for the whole run. The session's
-        # sockets register here, so a cancel can shut down the one in flight instead of
-        # leaving it until the read timeout.
+        # One kept-alive session for the whole run, whose requests run on the run's own
+        # thread. Its sockets register here, so a cancel can shut down the one in flight
+        # instead of leaving it until the read timeout.
         self.registry = SocketRegistry()
         self.session = _tracking_session(self.registry)
-        self.worker = RequestWorker()
+        self.direct = DirectRequests(self.registry, cancel)
 
     @property
     def stops_on_error(self) -> bool:
@@ -798,7 +799,7 @@ class _Run:
                 options,
                 cancel=self.cancel,
                 session=self.session,
-                worker=self.worker,
+                direct=self.direct,
             )
         except SendCancelled as cancelled:
             # The request thread may still be reading, so end its read now.
@@ -862,7 +863,7 @@ class _Run:
         )
 
     def close(self) -> None:
-        self.worker.close()
+        self.direct.close()
         self.session.close()
 
 
@@ -901,6 +902,7 @@ def run_items(
         inputs = inputs[:1]
     options = settings.send_options(send_options or SendOptions())
     run = _Run(len(inputs), settings, cancel or threading.Event(), on_progress, on_result)
+    pin_environment(run.session, base_url)
     logger.info(
         "Run of %d item(s) started: delivery %s, On Error %s, %d tries per request",
         len(inputs),

@@ -38,6 +38,8 @@ from segment_gui.sandbox import ReceivedMessage
 from segment_gui.ui.response_view import monospace_editor
 
 FLUSH_INTERVAL_MS = 100
+# Messages handed to the GUI thread per event; a batch request delivers up to a few thousand.
+DELIVERY_CHUNK = 250
 EMPTY_TEXT = "The sandbox inbox is empty. Choose the Local sandbox endpoint and press Send."
 COLUMNS = ["Time", "Type", "Summary", "Write key", "Notes"]
 # Widths of the columns other than Summary, in average character widths of the table's font.
@@ -71,11 +73,16 @@ class SandboxBridge(QObject):
             self._ready.emit()
 
     def _deliver(self) -> None:
+        """Emit `received` for at most DELIVERY_CHUNK queued messages, and queue another
+        delivery for the rest, so other events run between the chunks of a large batch."""
         with self._lock:
-            messages = list(self._pending)
-            self._pending.clear()
+            count = min(len(self._pending), DELIVERY_CHUNK)
+            messages = [self._pending.popleft() for _ in range(count)]
+            more = bool(self._pending)
         for message in messages:
             self.received.emit(message)
+        if more:
+            self._ready.emit()
 
 
 class InboxModel(QAbstractTableModel):
