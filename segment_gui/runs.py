@@ -505,6 +505,9 @@ class _UUIDSource:
             self._ready = uuid4_strings(self.BLOCK)
         return self._ready.pop()
 
+    def take(self, count: int) -> list[str]:
+        return uuid4_strings(count)
+
 
 class _TreeTemplate:
     """A JSON tree and its serialized form with two placeholder strings, the message ID and
@@ -618,6 +621,39 @@ class MessageTemplate:
         body = self._body.copy(message_id, anonymous_id)
         return SerializedMessage(self.path, body, self._body.render(*encoded))
 
+    def batch_item_size(self) -> int | None:
+        """Return the serialized size of every batch item whose IDs are UUIDs (the length of
+        the placeholders), or None when the message has no batch type."""
+        return None if self._item is None else self._item.size
+
+    def batch_entries(
+        self, indexes: range, uuids: _UUIDSource
+    ) -> list[tuple[int, dict[str, Any], bytes]]:
+        """Return (index, batch item, its bytes) for each index, each with a new messageId
+        and, where the message has one, a new anonymousId, both taken from `uuids`.
+
+        Every item then has the size that `batch_item_size` returns.
+        """
+        assert self._item is not None
+        template = self._item
+        message_ids = uuids.take(len(indexes))
+        if not self.uses_anonymous_id:
+            return [
+                (index, template.copy(message_id, ""), template.render(message_id.encode(), b""))
+                for index, message_id in zip(indexes, message_ids, strict=True)
+            ]
+        anonymous_ids = uuids.take(len(indexes))
+        return [
+            (
+                index,
+                template.copy(message_id, anonymous_id),
+                template.render(message_id.encode(), anonymous_id.encode()),
+            )
+            for index, message_id, anonymous_id in zip(
+                indexes, message_ids, anonymous_ids, strict=True
+            )
+        ]
+
     def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
         """Return the batch item with these IDs and its serialized form, or None as `message`
         does, or when the message's path has no batch type."""
@@ -723,9 +759,17 @@ class _Run:
         self.progress()
 
     def finish_all(self, results: Sequence[ItemResult], output: Mapping[str, Any]) -> None:
-        """Record the items of one request, which share its output, then report them."""
-        for result in results:
-            self._record(result, output)
+        """Record the items of one request, which share its status and output, then report
+        them."""
+        if results and results[0].status == SENT:
+            for result in results:
+                self.results[result.index] = result
+                self.outputs[result.index] = {"success": True, **output}
+            self.done += len(results)
+            self.sent += len(results)
+        else:
+            for result in results:
+                self._record(result, output)
         self._report_results()
         self.progress()
 
@@ -922,16 +966,17 @@ def run_items(
     run.current = None
     run.progress(final=True)
     report = run.report()
-    counts = report.counts()
-    logger.info(
-        "Run of %d item(s) ended in %.0f ms: %d sent, %d failed, %d skipped, %d cancelled",
-        len(inputs),
-        report.elapsed_ms,
-        counts[SENT],
-        counts[FAILED],
-        counts[SKIPPED],
-        counts[CANCELLED],
-    )
+    if logger.isEnabledFor(logging.INFO):
+        counts = report.counts()
+        logger.info(
+            "Run of %d item(s) ended in %.0f ms: %d sent, %d failed, %d skipped, %d cancelled",
+            len(inputs),
+            report.elapsed_ms,
+            counts[SENT],
+            counts[FAILED],
+            counts[SKIPPED],
+            counts[CANCELLED],
+        )
     return report
 
 
@@ -1041,9 +1086,45 @@ def _run_batches(
     """
     sender = _BatchSender(run, base_url, write_key, options)
     try:
-        _build_and_send(run, builder, inputs, sender)
+        per_batch = _items_per_batch(builder)
+        if per_batch:
+            _send_template_batches(run, builder, len(inputs), per_batch, sender)
+        else:
+            _build_and_send(run, builder, inputs, sender)
     finally:
         sender.join()
+
+
+def _items_per_batch(builder: _ItemBuilder) -> int:
+    """Return how many items fill a batch when every item comes from the run's template with
+    generated IDs and so has the same size, or 0 when items must be built one by one."""
+    template = builder.template
+    if template is None or (builder.anonymous_id_for and template.uses_anonymous_id):
+        return 0
+    size = template.batch_item_size()
+    if size is None or _batch_size_problem(size, DEFAULT_MAX_BATCH_BYTES, MAX_MESSAGE_BYTES):
+        return 0
+    # n items take BATCH_ENVELOPE_BYTES + n × size + (n − 1) commas.
+    return (DEFAULT_MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1) // (size + 1)
+
+
+def _send_template_batches(
+    run: _Run, builder: _ItemBuilder, count: int, per_batch: int, sender: _BatchSender
+) -> None:
+    """Build and send the batches of a run whose items all come from its template.
+
+    No such item can fail to build, and all have one size, so the batches are those of
+    `pack_batches`: `per_batch` items each, built a batch at a time.
+    """
+    assert builder.template is not None
+    for start in range(0, count, per_batch):
+        if run.interrupted():
+            break
+        run.current = start
+        run.progress()
+        indexes = range(start, min(start + per_batch, count))
+        sender.send(builder.template.batch_entries(indexes, builder.uuids))
+    sender.wait()
 
 
 def _build_and_send(
@@ -1132,5 +1213,12 @@ class _BatchSender:
         if reply.status == FAILED:
             first, last = batch[0][0] + 1, batch[-1][0] + 1
             reply.error = f"the batch request with items {first} to {last} failed: {reply.error}"
-        results = [reply.result(index, entry, number) for index, entry, _data in batch]
+        status, http_status, response = reply.status, reply.http_status, reply.response
+        error, elapsed_ms, in_flight = reply.error, reply.elapsed_ms, reply.in_flight
+        results = [
+            ItemResult(
+                index, status, entry, http_status, response, error, elapsed_ms, number, in_flight
+            )
+            for index, entry, _data in batch
+        ]
         self.run.finish_all(results, reply.output)

@@ -1404,3 +1404,33 @@ def test_batch_stop_at_unbuilt_item_sends_earlier(
     assert report.sent() == list(range(18))
     assert statuses(report)[18:] == ["failed", "skipped"]
     assert [len(body["batch"]) for body in server.bodies()] == [17, 1]
+
+
+def test_template_batches_match_pack_batches(
+    spec: NodeSpec, engine: ExpressionEngine, make_server: Callable[[Responder], RecordingServer]
+) -> None:
+    server = make_server(ok_json)
+    values = {
+        "resource": "track",
+        "operation": "event",
+        "userId": "u1",
+        "event": "Padded",
+        "properties": {"propertiesUi": [{"key": "pad", "value": "x" * 29_800}]},
+    }
+    messages = [
+        message
+        for _index, message, _error in build_messages(spec, values, [{}] * 40, engine=engine)
+    ]
+    expected, errors = pack_batches([(n, m) for n, m in enumerate(messages) if m is not None])
+
+    report = run(spec, engine, values, [{}] * 40, server.base_url, delivery="batch")
+
+    assert errors == {}
+    assert report.sent() == list(range(40))
+    assert [len(body["batch"]) for body in server.bodies()] == [len(batch) for batch in expected]
+    assert [result.batch for result in report.results] == [
+        number for number, batch in enumerate(expected) for _item in batch
+    ]
+    received = [item for body in server.bodies() for item in body["batch"]]
+    assert len({item["messageId"] for item in received}) == 40
+    assert [result.payload for result in report.results] == received
