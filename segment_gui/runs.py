@@ -364,8 +364,8 @@ def _check_batch_item(
 
 
 def _pack_sizes(sizes: Sequence[int], max_batch_bytes: int) -> list[tuple[int, int]]:
-    """Split items of these serialized sizes, in order, into as few batches as fit in
-    `max_batch_bytes` each; return each batch as a (start, end) slice of the items.
+    """Split items of these serialized sizes, in order, into as few batches of at most
+    `max_batch_bytes` as possible. Each batch is returned as a (start, end) slice.
 
     Every size must fit in a batch of its own.
     """
@@ -1080,8 +1080,8 @@ def _run_batches(
 
     A batch closes when the next item would not fit, so the batches are those of
     `pack_batches`. Under Stop Workflow an item that cannot be built first sends the batch
-    of the items before it and waits for the reply, so a run ends the same way in batch
-    mode as in single mode: at the first failed item. Each item is serialized once, and a
+    of the items before it and waits for the reply. So a run ends the same way in batch mode
+    as in single mode, at the first failed item. Each item is serialized once, and a
     batch body is the join of its items' bytes.
     """
     sender = _BatchSender(run, base_url, write_key, options)

@@ -43,7 +43,7 @@ DELIVERY_CHUNK = 250
 EMPTY_TEXT = "The sandbox inbox is empty. Choose the Local sandbox endpoint and press Send."
 COLUMNS = ["Time", "Type", "Summary", "Write key", "Notes"]
 # Widths of the columns other than Summary, in average character widths of the table's font.
-COLUMN_CHARACTERS = {0: 10, 1: 10, 3: 14, 4: 30}
+COLUMN_CHARACTERS = {0: 9, 1: 8, 3: 24, 4: 16}
 
 _ModelIndex = QModelIndex | QPersistentModelIndex
 
