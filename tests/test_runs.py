@@ -1434,3 +1434,36 @@ def test_template_batches_match_pack_batches(
     received = [item for body in server.bodies() for item in body["batch"]]
     assert len({item["messageId"] for item in received}) == 40
     assert [result.payload for result in report.results] == received
+
+
+@pytest.mark.parametrize("delivery", ["single", "batch"])
+def test_cancel_while_connecting(spec: NodeSpec, engine: ExpressionEngine, delivery: str) -> None:
+    import socket
+
+    # A listener with a full accept queue: Linux drops further SYNs, so connecting hangs.
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        cancel = threading.Event()
+        threading.Timer(0.3, cancel.set).start()
+        slow_connect = SendOptions(connect_timeout=60.0, read_timeout=60.0)
+
+        started = time.perf_counter()
+        report = run(
+            spec,
+            engine,
+            PAD_VALUES,
+            [{"pad": ""}] * 3,
+            base_url,
+            delivery=delivery,
+            cancel=cancel,
+            send_options=slow_connect,
+        )
+        elapsed = time.perf_counter() - started
+
+    assert statuses(report) == ["cancelled"] * 3
+    assert report.results[0].in_flight
+    # Returned on the cancel, not after the 60 s connect timeout.
+    assert elapsed < 30
