@@ -159,6 +159,9 @@ class ItemResult:
     most MAX_RESPONSE_BYTES of the response text. `batch` is the 0-based number of the batch
     request that carried the item. `in_flight` marks a cancelled item whose request had
     started, so the server may have received it.
+
+    NOTE: payloads copied from a run's MessageTemplate share the nested objects that contain
+    no ID (context, properties), so a caller that changes one payload changes them all.
     """
 
     index: int
