@@ -14,13 +14,14 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from segment_gui.expressions import ExpressionEngine, ExpressionError
+from segment_gui.expressions import ExpressionEngine, ExpressionError, is_expression
 from segment_gui.payload import (
     MAX_MESSAGE_BYTES,
     SEGMENT_MODE,
@@ -32,11 +33,13 @@ from segment_gui.payload import (
 )
 from segment_gui.spec import NodeSpec
 from segment_gui.transport import (
+    DirectRequests,
     SendCancelled,
     SendError,
     SendOptions,
     SocketRegistry,
     _tracking_session,
+    pin_environment,
     send,
 )
 
@@ -60,7 +63,7 @@ BATCH_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 # A longer response is not merged into the item's output either.
 MAX_RESPONSE_BYTES = 2048
 # on_progress is called at most once per interval, plus once when the run ends.
-PROGRESS_INTERVAL_SECONDS = 0.05
+PROGRESS_INTERVAL_SECONDS = 0.1
 # Failed items logged one by one per run; the rest are counted in the closing log line.
 MAX_LOGGED_FAILURES = 20
 
@@ -147,7 +150,7 @@ def _whole_number(settings: Mapping[str, Any], name: str, default: int) -> int:
     return int(value)
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemResult:
     """The outcome of one input item.
 
@@ -156,6 +159,9 @@ class ItemResult:
     most MAX_RESPONSE_BYTES of the response text. `batch` is the 0-based number of the batch
     request that carried the item. `in_flight` marks a cancelled item whose request had
     started, so the server may have received it.
+
+    NOTE: payloads copied from a run's MessageTemplate share the nested objects that contain
+    no ID (context, properties), so a caller that changes one payload changes them all.
     """
 
     index: int
@@ -333,6 +339,21 @@ def batch_body_size(item_sizes: Sequence[int]) -> int:
     return BATCH_ENVELOPE_BYTES + sum(item_sizes) + max(len(item_sizes) - 1, 0)
 
 
+def _batch_size_problem(size: int, max_batch_bytes: int, max_message_bytes: int) -> str:
+    """Return why a batch item of `size` serialized bytes fits in no batch, or ""."""
+    if size > max_message_bytes:
+        return (
+            f"the message is {size:,} bytes as a batch item; Segment accepts at most "
+            f"{max_message_bytes:,} bytes per message. Remove some traits, properties or context"
+        )
+    if BATCH_ENVELOPE_BYTES + size > max_batch_bytes:
+        return (
+            f"the message is {size:,} bytes as a batch item and does not fit in a batch of at "
+            f"most {max_batch_bytes:,} bytes"
+        )
+    return ""
+
+
 def _check_batch_item(
     message: Message, max_batch_bytes: int, max_message_bytes: int
 ) -> tuple[dict[str, Any], int, str]:
@@ -342,21 +363,27 @@ def _check_batch_item(
     except ValueError as error:
         return {}, 0, str(error)
     size = len(serialize(item))
-    if size > max_message_bytes:
-        return (
-            item,
-            size,
-            f"the message is {size:,} bytes as a batch item; Segment accepts at most "
-            f"{max_message_bytes:,} bytes per message. Remove some traits, properties or context",
-        )
-    if BATCH_ENVELOPE_BYTES + size > max_batch_bytes:
-        return (
-            item,
-            size,
-            f"the message is {size:,} bytes as a batch item and does not fit in a batch of at "
-            f"most {max_batch_bytes:,} bytes",
-        )
-    return item, size, ""
+    return item, size, _batch_size_problem(size, max_batch_bytes, max_message_bytes)
+
+
+def _pack_sizes(sizes: Sequence[int], max_batch_bytes: int) -> list[tuple[int, int]]:
+    """Split items of these serialized sizes, in order, into as few batches of at most
+    `max_batch_bytes` as possible. Each batch is returned as a (start, end) slice.
+
+    Every size must fit in a batch of its own.
+    """
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    current_bytes = BATCH_ENVELOPE_BYTES
+    for position, size in enumerate(sizes):
+        separator = 1 if position > start else 0  # the comma between items
+        if position > start and current_bytes + separator + size > max_batch_bytes:
+            bounds.append((start, position))
+            start, current_bytes, separator = position, BATCH_ENVELOPE_BYTES, 0
+        current_bytes += separator + size
+    if start < len(sizes):
+        bounds.append((start, len(sizes)))
+    return bounds
 
 
 def pack_batches(
@@ -376,26 +403,269 @@ def pack_batches(
             f"max_batch_bytes {max_batch_bytes} leaves no room for items; the batch envelope "
             f"alone is {BATCH_ENVELOPE_BYTES} bytes"
         )
-    batches: list[list[tuple[int, dict[str, Any]]]] = []
     errors: dict[int, str] = {}
-    current: list[tuple[int, dict[str, Any]]] = []
-    current_bytes = BATCH_ENVELOPE_BYTES
-
+    checked: list[tuple[int, dict[str, Any]]] = []
+    sizes: list[int] = []
     for index, message in messages:
         item, size, error = _check_batch_item(message, max_batch_bytes, max_message_bytes)
         if error:
             errors[index] = error
             continue
-        separator = 1 if current else 0  # the comma between items
-        if current and current_bytes + separator + size > max_batch_bytes:
-            batches.append(current)
-            current, current_bytes, separator = [], BATCH_ENVELOPE_BYTES, 0
-        current.append((index, item))
-        current_bytes += separator + size
-
-    if current:
-        batches.append(current)
+        checked.append((index, item))
+        sizes.append(size)
+    batches = [checked[start:end] for start, end in _pack_sizes(sizes, max_batch_bytes)]
     return batches, errors
+
+
+# -- messages composed once per run -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SerializedMessage(Message):
+    """A message whose body is already serialized, so sending it does not serialize it again.
+
+    `data` must be `serialize(body)`.
+    """
+
+    data: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+_Path = tuple[str | int, ...]
+
+
+def _find_text(tree: Any, text: str, path: _Path = ()) -> list[_Path]:
+    """Return the paths of the string values equal to `text` in a JSON tree."""
+    if isinstance(tree, str):
+        return [path] if tree == text else []
+    found: list[_Path] = []
+    if isinstance(tree, dict):
+        for key, child in tree.items():
+            found += _find_text(child, text, (*path, key))
+    elif isinstance(tree, list):
+        for index, child in enumerate(tree):
+            found += _find_text(child, text, (*path, index))
+    return found
+
+
+def _contains_expression(tree: Any) -> bool:
+    if is_expression(tree):
+        return True
+    if isinstance(tree, Mapping):
+        return any(_contains_expression(child) for child in tree.values())
+    if isinstance(tree, list):
+        return any(_contains_expression(child) for child in tree)
+    return False
+
+
+def _replace_at(tree: Any, path: _Path, value: Any) -> Any:
+    """Return a copy of `tree` with `value` at `path`; only the containers on the path are
+    copied, the rest is shared with `tree`."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    copy: Any = dict(tree) if isinstance(tree, dict) else list(tree)
+    copy[head] = _replace_at(tree[head], rest, value)
+    return copy
+
+
+def _json_string_content(text: str) -> bytes:
+    """Return `text` as it appears between the quotes of a serialized JSON string.
+
+    Raises UnicodeEncodeError for a lone surrogate, as `serialize` does.
+    """
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text.encode("ascii")
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
+
+
+def uuid4_strings(count: int) -> list[str]:
+    """Return `count` random UUIDs (version 4, RFC 4122) as strings, in the form of
+    `str(uuid.uuid4())`, from one `os.urandom` call."""
+    data = bytearray(os.urandom(16 * count))
+    data[6::16] = bytes(byte & 0x0F | 0x40 for byte in data[6::16])  # version 4
+    data[8::16] = bytes(byte & 0x3F | 0x80 for byte in data[8::16])  # variant 10xx
+    text = data.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
+
+
+class _UUIDSource:
+    """Hands out random UUID strings, made in blocks, for the message IDs of a run."""
+
+    BLOCK = 512
+
+    def __init__(self) -> None:
+        self._ready: list[str] = []
+
+    def next(self) -> str:
+        if not self._ready:
+            self._ready = uuid4_strings(self.BLOCK)
+        return self._ready.pop()
+
+    def take(self, count: int) -> list[str]:
+        return uuid4_strings(count)
+
+
+class _TreeTemplate:
+    """A JSON tree and its serialized form with two placeholder strings, the message ID and
+    the anonymous ID, which `copy` and `render` replace."""
+
+    def __init__(self, tree: dict[str, Any], message_id: str, anonymous_id: str) -> None:
+        self.tree = tree
+        self.message_id_paths = _find_text(tree, message_id)
+        self.anonymous_id_paths = _find_text(tree, anonymous_id)
+        self.top_level = all(
+            len(path) == 1 for path in self.message_id_paths + self.anonymous_id_paths
+        )
+        data = serialize(tree)
+        parts = data.split(message_id.encode("ascii"))
+        self.pieces = [part.split(anonymous_id.encode("ascii")) for part in parts]
+        self.size = len(data)
+        # Without an anonymous ID, the pieces between the message IDs are joined directly.
+        self.flat_pieces = parts if all(len(pieces) == 1 for pieces in self.pieces) else None
+        # A placeholder inside a longer string, or in a key, cannot be replaced by path.
+        self.usable = len(parts) - 1 == len(self.message_id_paths) and sum(
+            len(pieces) - 1 for pieces in self.pieces
+        ) == len(self.anonymous_id_paths)
+
+    def copy(self, message_id: str, anonymous_id: str) -> dict[str, Any]:
+        if self.top_level:
+            copy = dict(self.tree)
+            for (key,) in self.message_id_paths:
+                copy[str(key)] = message_id
+            for (key,) in self.anonymous_id_paths:
+                copy[str(key)] = anonymous_id
+            return copy
+        tree: Any = self.tree
+        for path in self.message_id_paths:
+            tree = _replace_at(tree, path, message_id)
+        for path in self.anonymous_id_paths:
+            tree = _replace_at(tree, path, anonymous_id)
+        return dict(tree)
+
+    def render(self, message_id: bytes, anonymous_id: bytes) -> bytes:
+        if self.flat_pieces is not None:
+            return message_id.join(self.flat_pieces)
+        return message_id.join([anonymous_id.join(pieces) for pieces in self.pieces])
+
+
+class MessageTemplate:
+    """The message of a run whose parameters contain no expression, composed once.
+
+    Without expressions every item's message is the same except for the IDs generated per
+    item: messageId and, when no User ID or Anonymous ID is set, anonymousId. `create`
+    composes the message once with two random placeholder IDs, and `message` and
+    `batch_item` copy it with an item's IDs in their place. The copies share the nested
+    objects that contain no ID, so callers must not change them.
+    """
+
+    def __init__(self, message: Message, message_id: str, anonymous_id: str) -> None:
+        self.path = message.path
+        self._body = _TreeTemplate(message.body, message_id, anonymous_id)
+        self._item: _TreeTemplate | None = None
+        if message.path in BATCH_TYPES:
+            self._item = _TreeTemplate(batch_item(message), message_id, anonymous_id)
+        # Both placeholders are UUIDs, so they have the same length.
+        self._placeholder_bytes = len(message_id)
+        self.usable = self._body.usable and (self._item is None or self._item.usable)
+
+    @classmethod
+    def create(
+        cls, spec: NodeSpec, values: Mapping[str, Any], mode: str = SEGMENT_MODE
+    ) -> MessageTemplate | None:
+        """Compose the message for `values` once, or return None when that cannot stand for
+        every item: the values contain an expression, or the message has a blocking problem
+        (each item then gets the problem from its own `compose` call)."""
+        if _contains_expression(values):
+            return None
+        message_id, anonymous_id = new_message_id(), new_message_id()
+        composition = compose(
+            spec, values, anonymous_id=anonymous_id, message_id=message_id, mode=mode
+        )
+        if not composition.sendable or composition.message is None:
+            return None
+        template = cls(composition.message, message_id, anonymous_id)
+        return template if template.usable else None
+
+    @property
+    def uses_anonymous_id(self) -> bool:
+        return bool(self._body.anonymous_id_paths)
+
+    def _encoded(self, message_id: str, anonymous_id: str) -> tuple[bytes, bytes] | None:
+        """Return both IDs as serialized, or None when they cannot be encoded or make the
+        body longer than Segment accepts, which compose would report."""
+        try:
+            message_id_bytes = _json_string_content(message_id)
+            anonymous_id_bytes = _json_string_content(anonymous_id) if anonymous_id else b""
+        except UnicodeEncodeError:
+            return None
+        body = self._body
+        size = (
+            body.size
+            + len(body.message_id_paths) * (len(message_id_bytes) - self._placeholder_bytes)
+            + len(body.anonymous_id_paths) * (len(anonymous_id_bytes) - self._placeholder_bytes)
+        )
+        if size > MAX_MESSAGE_BYTES:
+            return None
+        return message_id_bytes, anonymous_id_bytes
+
+    def message(self, message_id: str, anonymous_id: str) -> SerializedMessage | None:
+        """Return the message with these IDs, serialized, or None when the IDs change the
+        outcome of compose's checks (size or encoding), so the item must be composed alone."""
+        encoded = self._encoded(message_id, anonymous_id)
+        if encoded is None:
+            return None
+        body = self._body.copy(message_id, anonymous_id)
+        return SerializedMessage(self.path, body, self._body.render(*encoded))
+
+    def batch_item_size(self) -> int | None:
+        """Return the serialized size of every batch item whose IDs are UUIDs (the length of
+        the placeholders), or None when the message has no batch type."""
+        return None if self._item is None else self._item.size
+
+    def batch_entries(
+        self, indexes: range, uuids: _UUIDSource
+    ) -> list[tuple[int, dict[str, Any], bytes]]:
+        """Return (index, batch item, its bytes) for each index, each with a new messageId
+        and, where the message has one, a new anonymousId, both taken from `uuids`.
+
+        Every item then has the size that `batch_item_size` returns.
+        """
+        assert self._item is not None
+        template = self._item
+        message_ids = uuids.take(len(indexes))
+        if not self.uses_anonymous_id:
+            return [
+                (index, template.copy(message_id, ""), template.render(message_id.encode(), b""))
+                for index, message_id in zip(indexes, message_ids, strict=True)
+            ]
+        anonymous_ids = uuids.take(len(indexes))
+        return [
+            (
+                index,
+                template.copy(message_id, anonymous_id),
+                template.render(message_id.encode(), anonymous_id.encode()),
+            )
+            for index, message_id, anonymous_id in zip(
+                indexes, message_ids, anonymous_ids, strict=True
+            )
+        ]
+
+    def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
+        """Return the batch item with these IDs and its serialized form, or None as `message`
+        does, or when the message's path has no batch type."""
+        if self._item is None:
+            return None
+        encoded = self._encoded(message_id, anonymous_id)
+        if encoded is None:
+            return None
+        return self._item.copy(message_id, anonymous_id), self._item.render(*encoded)
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -430,24 +700,42 @@ class _Reply:
     in_flight: bool = False
     output: dict[str, Any] = field(default_factory=dict)
 
+    def result(
+        self, index: int, payload: dict[str, Any] | None, batch: int | None = None
+    ) -> ItemResult:
+        """Return the result of item `index`, which this request carried."""
+        return ItemResult(
+            index,
+            self.status,
+            payload=payload,
+            http_status=self.http_status,
+            response=self.response,
+            error=self.error,
+            elapsed_ms=self.elapsed_ms,
+            batch=batch,
+            in_flight=self.in_flight,
+        )
+
 
 class _Run:
     """State of one `run_items` call: the results so far, counters and the HTTP session."""
 
     def __init__(
         self,
-        indexes: list[int],
+        total: int,
         settings: RunSettings,
         cancel: threading.Event,
         on_progress: Callable[[RunProgress], None] | None,
         on_result: Callable[[ItemResult], None] | None,
     ) -> None:
-        self.indexes = indexes
+        self.total = total
         self.settings = settings
         self.cancel = cancel
         self.on_progress = on_progress
         self.on_result = on_result
-        self.results: dict[int, ItemResult] = {}
+        self.results: list[ItemResult | None] = [None] * total
+        self.done = 0
+        self.reported = 0  # items 0 … reported - 1 have been passed to on_result
         self.outputs: dict[int, dict[str, Any]] = {}
         self.sent = 0
         self.failed = 0
@@ -456,18 +744,41 @@ class _Run:
         self.error = ""
         self.started = time.perf_counter()
         self.last_progress = -math.inf
-        # One kept-alive session for the whole run. Its sockets register here, so a cancel
-        # can shut down the one in flight instead of leaving it until the read timeout.
+        # One kept-alive session for the whole run, whose requests run on the run's own
+        # thread. Its sockets register here, so a cancel can shut down the one in flight
+        # instead of leaving it until the read timeout.
         self.registry = SocketRegistry()
         self.session = _tracking_session(self.registry)
+        self.direct = DirectRequests(self.registry, cancel)
 
     @property
     def stops_on_error(self) -> bool:
         return self.settings.on_error == STOP_WORKFLOW
 
     def finish(self, result: ItemResult, output: Mapping[str, Any] | None = None) -> None:
-        """Record a finished item, count it, and call on_result and (throttled) on_progress."""
+        """Record a finished item and count it, then report results and (throttled) progress."""
+        self._record(result, output)
+        self._report_results()
+        self.progress()
+
+    def finish_all(self, results: Sequence[ItemResult], output: Mapping[str, Any]) -> None:
+        """Record the items of one request, which share its status and output, then report
+        them."""
+        if results and results[0].status == SENT:
+            for result in results:
+                self.results[result.index] = result
+                self.outputs[result.index] = {"success": True, **output}
+            self.done += len(results)
+            self.sent += len(results)
+        else:
+            for result in results:
+                self._record(result, output)
+        self._report_results()
+        self.progress()
+
+    def _record(self, result: ItemResult, output: Mapping[str, Any] | None) -> None:
         self.results[result.index] = result
+        self.done += 1
         if result.status == SENT:
             self.sent += 1
             self.outputs[result.index] = {"success": True, **(output or {})}
@@ -480,9 +791,21 @@ class _Run:
                     f"item {result.index + 1} failed, so the run stopped (On Error is Stop "
                     f"Workflow): {result.error}"
                 )
-        if self.on_result is not None:
-            self.on_result(result)
-        self.progress()
+
+    def _report_results(self) -> None:
+        """Call on_result for the finished items in index order.
+
+        Batch mode finishes an item that cannot be built before the items ahead of it are
+        sent, so such a result waits here until every earlier item has finished.
+        """
+        results = self.results
+        while self.reported < self.total:
+            result = results[self.reported]
+            if result is None:
+                return
+            self.reported += 1
+            if self.on_result is not None:
+                self.on_result(result)
 
     def _log_failure(self, result: ItemResult) -> None:
         if self.failed <= MAX_LOGGED_FAILURES:
@@ -497,15 +820,14 @@ class _Run:
         if not final and now - self.last_progress < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_progress = now
-        done = len(self.results)
         elapsed = now - self.started
         self.on_progress(
             RunProgress(
-                done=done,
-                total=len(self.indexes),
+                done=self.done,
+                total=self.total,
                 sent=self.sent,
                 failed=self.failed,
-                rate_per_s=done / elapsed if elapsed > 0 else 0.0,
+                rate_per_s=self.done / elapsed if elapsed > 0 else 0.0,
                 current=None if final else self.current,
             )
         )
@@ -518,7 +840,13 @@ class _Run:
         started = time.perf_counter()
         try:
             response = send(
-                base_url, message, write_key, options, cancel=self.cancel, session=self.session
+                base_url,
+                message,
+                write_key,
+                options,
+                cancel=self.cancel,
+                session=self.session,
+                direct=self.direct,
             )
         except SendCancelled as cancelled:
             # The request thread may still be reading, so end its read now.
@@ -542,17 +870,19 @@ class _Run:
     def mark_rest(self) -> None:
         """Give every item without a result its final status: cancelled when the run was
         cancelled, skipped when a failure stopped it."""
-        for index in self.indexes:
-            if index in self.results:
+        for index, result in enumerate(self.results):
+            if result is not None:
                 continue
             if self.stopped_at is not None:
                 error = "not sent: an earlier item failed and On Error is Stop Workflow"
-                self.finish(ItemResult(index, SKIPPED, error=error))
+                self._record(ItemResult(index, SKIPPED, error=error), None)
             else:
-                self.finish(ItemResult(index, CANCELLED, error="not sent: the run was cancelled"))
+                error = "not sent: the run was cancelled"
+                self._record(ItemResult(index, CANCELLED, error=error), None)
+        self._report_results()
 
     def report(self) -> RunReport:
-        results = [self.results[index] for index in self.indexes]
+        results = [result for result in self.results if result is not None]
         output: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for result in results:
@@ -580,6 +910,7 @@ class _Run:
         )
 
     def close(self) -> None:
+        self.direct.close()
         self.session.close()
 
 
@@ -605,10 +936,11 @@ def run_items(
     `delivery` "single" posts each message on its own, in order, over one kept-alive
     connection. "batch" builds every message first and posts them to `{base_url}/batch` in
     as few requests as the size limits allow, and a failed batch fails all of its items.
+    Parameters without an expression are composed once for the whole run (MessageTemplate).
     Setting `cancel` stops the run: a request in flight is cut within a second unless its
     response has arrived, and the items not yet sent are marked cancelled. `on_result` is called
-    for each item as it finishes and `on_progress` at most 20 times a second plus once at the
-    end, both on the calling thread.
+    for each item in index order once it and every item before it have finished, and
+    `on_progress` at most 10 times a second plus once at the end, both on the calling thread.
     """
     if delivery not in DELIVERIES:
         raise ValueError(f"delivery {delivery!r} is not valid; choose one of {list(DELIVERIES)}")
@@ -616,9 +948,8 @@ def run_items(
     if settings.execute_once:
         inputs = inputs[:1]
     options = settings.send_options(send_options or SendOptions())
-    run = _Run(
-        list(range(len(inputs))), settings, cancel or threading.Event(), on_progress, on_result
-    )
+    run = _Run(len(inputs), settings, cancel or threading.Event(), on_progress, on_result)
+    pin_environment(run.session, base_url)
     logger.info(
         "Run of %d item(s) started: delivery %s, On Error %s, %d tries per request",
         len(inputs),
@@ -626,46 +957,101 @@ def run_items(
         settings.on_error,
         options.max_tries,
     )
-
-    def anonymous_id(index: int) -> str:
-        return anonymous_id_for(index) if anonymous_id_for else new_message_id()
-
+    builder = _ItemBuilder(spec, values, engine, mode, anonymous_id_for)
     try:
         if delivery == SINGLE:
-            _run_single(
-                run, spec, values, inputs, engine, mode, anonymous_id, base_url, write_key, options
-            )
+            _run_single(run, builder, inputs, base_url, write_key, options)
         else:
-            _run_batches(
-                run, spec, values, inputs, engine, mode, anonymous_id, base_url, write_key, options
-            )
+            _run_batches(run, builder, inputs, base_url, write_key, options)
         run.mark_rest()
     finally:
         run.close()
     run.current = None
     run.progress(final=True)
     report = run.report()
-    counts = report.counts()
-    logger.info(
-        "Run of %d item(s) ended in %.0f ms: %d sent, %d failed, %d skipped, %d cancelled",
-        len(inputs),
-        report.elapsed_ms,
-        counts[SENT],
-        counts[FAILED],
-        counts[SKIPPED],
-        counts[CANCELLED],
-    )
+    if logger.isEnabledFor(logging.INFO):
+        counts = report.counts()
+        logger.info(
+            "Run of %d item(s) ended in %.0f ms: %d sent, %d failed, %d skipped, %d cancelled",
+            len(inputs),
+            report.elapsed_ms,
+            counts[SENT],
+            counts[FAILED],
+            counts[SKIPPED],
+            counts[CANCELLED],
+        )
     return report
+
+
+class _ItemBuilder:
+    """Builds each item's message: from the run's MessageTemplate when the parameters contain
+    no expression, else by resolving the expressions for the item and composing it."""
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        values: Mapping[str, Any],
+        engine: ExpressionEngine,
+        mode: str,
+        anonymous_id_for: Callable[[int], str] | None,
+    ) -> None:
+        self.spec = spec
+        self.values = values
+        self.engine = engine
+        self.mode = mode
+        self.anonymous_id_for = anonymous_id_for
+        self.template = MessageTemplate.create(spec, values, mode)
+        self.uuids = _UUIDSource()
+
+    def anonymous_id(self, index: int) -> str:
+        return self.anonymous_id_for(index) if self.anonymous_id_for else self.uuids.next()
+
+    def _template_ids(self, index: int) -> tuple[str, str]:
+        assert self.template is not None
+        # Without an anonymousId in the message, no ID is generated or requested for it.
+        anonymous_id = self.anonymous_id(index) if self.template.uses_anonymous_id else ""
+        return self.uuids.next(), anonymous_id
+
+    def message(self, index: int, item: Mapping[str, Any]) -> tuple[Message | None, str]:
+        """Return (the message of item `index`, "") or (None, why it could not be built)."""
+        if self.template is not None:
+            message = self.template.message(*self._template_ids(index))
+            if message is not None:
+                return message, ""
+        built, error = _build_item(
+            self.spec, self.values, item, index, self.engine, self.anonymous_id(index), self.mode
+        )
+        if built is None:
+            return None, error
+        return SerializedMessage(built.path, built.body, built.to_bytes()), ""
+
+    def batch_item(
+        self, index: int, item: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, bytes, str]:
+        """Return (batch item, its bytes, "") or (the item or None, b"", why it fits in no
+        batch), checked against the 32 KB and batch size limits."""
+        if self.template is not None:
+            prepared = self.template.batch_item(*self._template_ids(index))
+            if prepared is not None:
+                batch_entry, data = prepared
+                error = _batch_size_problem(len(data), DEFAULT_MAX_BATCH_BYTES, MAX_MESSAGE_BYTES)
+                return batch_entry, (b"" if error else data), error
+        message, error = self.message(index, item)
+        if message is None:
+            return None, b"", error
+        try:
+            batch_entry = batch_item(message)
+        except ValueError as problem:
+            return message.body, b"", str(problem)
+        data = serialize(batch_entry)
+        error = _batch_size_problem(len(data), DEFAULT_MAX_BATCH_BYTES, MAX_MESSAGE_BYTES)
+        return batch_entry, (b"" if error else data), error
 
 
 def _run_single(
     run: _Run,
-    spec: NodeSpec,
-    values: Mapping[str, Any],
+    builder: _ItemBuilder,
     inputs: list[Mapping[str, Any]],
-    engine: ExpressionEngine,
-    mode: str,
-    anonymous_id: Callable[[int], str],
     base_url: str,
     write_key: str,
     options: SendOptions,
@@ -676,86 +1062,166 @@ def _run_single(
             return
         run.current = index
         run.progress()
-        message, error = _build_item(spec, values, item, index, engine, anonymous_id(index), mode)
+        message, error = builder.message(index, item)
         if message is None:
             run.finish(ItemResult(index, FAILED, error=error))
             continue
         reply = run.post(base_url, message, write_key, options)
-        result = ItemResult(
-            index,
-            reply.status,
-            payload=message.body,
-            http_status=reply.http_status,
-            response=reply.response,
-            error=reply.error,
-            elapsed_ms=reply.elapsed_ms,
-            in_flight=reply.in_flight,
-        )
-        run.finish(result, reply.output)
+        run.finish(reply.result(index, message.body), reply.output)
 
 
 def _run_batches(
     run: _Run,
-    spec: NodeSpec,
-    values: Mapping[str, Any],
+    builder: _ItemBuilder,
     inputs: list[Mapping[str, Any]],
-    engine: ExpressionEngine,
-    mode: str,
-    anonymous_id: Callable[[int], str],
     base_url: str,
     write_key: str,
     options: SendOptions,
 ) -> None:
-    """Build and check every message, pack them into batches and send the batches in order.
+    """Build and check the messages in index order and pack them into batches, and post each
+    full batch while the next one is built.
 
-    Items are built and checked in index order, and under Stop Workflow the items before the
-    first failed one are still sent, so a run ends the same way in batch mode as in single
-    mode.
+    A batch closes when the next item would not fit, so the batches are those of
+    `pack_batches`. Under Stop Workflow an item that cannot be built first sends the batch
+    of the items before it and waits for the reply. So a run ends the same way in batch mode
+    as in single mode, at the first failed item. Each item is serialized once, and a
+    batch body is the join of its items' bytes.
     """
-    built: list[tuple[int, Message]] = []
+    sender = _BatchSender(run, base_url, write_key, options)
+    try:
+        per_batch = _items_per_batch(builder)
+        if per_batch:
+            _send_template_batches(run, builder, len(inputs), per_batch, sender)
+        else:
+            _build_and_send(run, builder, inputs, sender)
+    finally:
+        sender.join()
+
+
+def _items_per_batch(builder: _ItemBuilder) -> int:
+    """Return how many items fill a batch when every item comes from the run's template with
+    generated IDs and so has the same size, or 0 when items must be built one by one."""
+    template = builder.template
+    if template is None or (builder.anonymous_id_for and template.uses_anonymous_id):
+        return 0
+    size = template.batch_item_size()
+    if size is None or _batch_size_problem(size, DEFAULT_MAX_BATCH_BYTES, MAX_MESSAGE_BYTES):
+        return 0
+    # n items take BATCH_ENVELOPE_BYTES + n × size + (n − 1) commas.
+    return (DEFAULT_MAX_BATCH_BYTES - BATCH_ENVELOPE_BYTES + 1) // (size + 1)
+
+
+def _send_template_batches(
+    run: _Run, builder: _ItemBuilder, count: int, per_batch: int, sender: _BatchSender
+) -> None:
+    """Build and send the batches of a run whose items all come from its template.
+
+    No such item can fail to build, and all have one size, so the batches are those of
+    `pack_batches`: `per_batch` items each, built a batch at a time.
+    """
+    assert builder.template is not None
+    for start in range(0, count, per_batch):
+        if run.interrupted():
+            break
+        run.current = start
+        run.progress()
+        indexes = range(start, min(start + per_batch, count))
+        sender.send(builder.template.batch_entries(indexes, builder.uuids))
+    sender.wait()
+
+
+def _build_and_send(
+    run: _Run, builder: _ItemBuilder, inputs: list[Mapping[str, Any]], sender: _BatchSender
+) -> None:
+    current: list[tuple[int, dict[str, Any], bytes]] = []
+    current_bytes = BATCH_ENVELOPE_BYTES
     for index, item in enumerate(inputs):
         if run.interrupted():
             break
         run.current = index
         run.progress()
-        message, error = _build_item(spec, values, item, index, engine, anonymous_id(index), mode)
-        if message is None:
-            run.finish(ItemResult(index, FAILED, error=error))
-            continue
-        checked, _size, error = _check_batch_item(
-            message, DEFAULT_MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
-        )
+        batch_entry, data, error = builder.batch_item(index, item)
         if error:
-            run.finish(ItemResult(index, FAILED, payload=checked or message.body, error=error))
+            if run.stops_on_error:
+                sender.send(current)
+                current, current_bytes = [], BATCH_ENVELOPE_BYTES
+                sender.wait()
+                if run.interrupted():
+                    break
+            run.finish(ItemResult(index, FAILED, payload=batch_entry, error=error))
             continue
-        built.append((index, message))
-    if run.cancel.is_set():
-        return
+        assert batch_entry is not None
+        separator = 1 if current else 0  # the comma between items
+        if current and current_bytes + separator + len(data) > DEFAULT_MAX_BATCH_BYTES:
+            sender.send(current)
+            current, current_bytes, separator = [], BATCH_ENVELOPE_BYTES, 0
+        current.append((index, batch_entry, data))
+        current_bytes += separator + len(data)
+    sender.send(current)
+    sender.wait()
 
-    # Every message passed the checks above, so packing reports no errors.
-    batches, _errors = pack_batches(built)
-    for number, batch in enumerate(batches):
-        if run.cancel.is_set():
+
+class _BatchSender:
+    """Posts a run's batches in order, one at a time, each on a thread of its own, so the run
+    thread can build the next batch meanwhile. Results are recorded on the run thread."""
+
+    def __init__(self, run: _Run, base_url: str, write_key: str, options: SendOptions) -> None:
+        self.run = run
+        self.base_url = base_url
+        self.write_key = write_key
+        self.options = options
+        self.number = 0
+        self.in_flight: tuple[threading.Thread, list[_Reply | BaseException], list[Any]] | None
+        self.in_flight = None
+
+    def send(self, batch: list[tuple[int, dict[str, Any], bytes]]) -> None:
+        """Wait for the batch in flight, then post `batch` unless the run was interrupted."""
+        self.wait()
+        if not batch or self.run.interrupted():
             return
-        if run.stopped_at is not None and batch[0][0] > run.stopped_at:
+        self.run.current = batch[0][0]
+        body = {"batch": [batch_entry for _index, batch_entry, _data in batch]}
+        data = b'{"batch":[' + b",".join(data for _index, _entry, data in batch) + b"]}"
+        message = SerializedMessage("batch", body, data)
+        replies: list[_Reply | BaseException] = []
+
+        def post() -> None:
+            try:
+                replies.append(self.run.post(self.base_url, message, self.write_key, self.options))
+            except BaseException as error:  # re-raised on the run thread by wait()
+                replies.append(error)
+
+        thread = threading.Thread(target=post, name="segment-gui-batch", daemon=True)
+        thread.start()
+        self.in_flight = (thread, replies, batch)
+
+    def join(self) -> None:
+        """Wait for the thread of the batch in flight, if any, without recording its results,
+        so the run's session is not closed under it."""
+        if self.in_flight is not None:
+            self.in_flight[0].join()
+
+    def wait(self) -> None:
+        """Wait for the batch in flight, if any, and record its items' results."""
+        if self.in_flight is None:
             return
-        run.current = batch[0][0]
-        run.progress()
-        body = {"batch": [item for _index, item in batch]}
-        reply = run.post(base_url, Message("batch", body), write_key, options)
+        thread, replies, batch = self.in_flight
+        self.in_flight = None
+        thread.join()
+        number = self.number
+        self.number += 1
+        reply = replies[0]
+        if isinstance(reply, BaseException):
+            raise reply
         if reply.status == FAILED:
             first, last = batch[0][0] + 1, batch[-1][0] + 1
             reply.error = f"the batch request with items {first} to {last} failed: {reply.error}"
-        for index, item in batch:
-            result = ItemResult(
-                index,
-                reply.status,
-                payload=item,
-                http_status=reply.http_status,
-                response=reply.response,
-                error=reply.error,
-                elapsed_ms=reply.elapsed_ms,
-                batch=number,
-                in_flight=reply.in_flight,
+        status, http_status, response = reply.status, reply.http_status, reply.response
+        error, elapsed_ms, in_flight = reply.error, reply.elapsed_ms, reply.in_flight
+        results = [
+            ItemResult(
+                index, status, entry, http_status, response, error, elapsed_ms, number, in_flight
             )
-            run.finish(result, reply.output)
+            for index, entry, _data in batch
+        ]
+        self.run.finish_all(results, reply.output)

@@ -215,7 +215,7 @@ class Response:
     def charset(self) -> str | None:
         """Return the charset parameter of Content-Type, or None when there is none."""
         content_type = self.header("Content-Type")
-        if not content_type:
+        if not content_type or "charset" not in content_type.lower():
             return None
         parsed = email.message.Message()
         parsed["Content-Type"] = content_type
@@ -440,6 +440,9 @@ class SocketRegistry:
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._shut = False
+        # Set by DirectRequests: connections then connect on a thread of their own and give
+        # up when this event is set.
+        self.cancel: threading.Event | None = None
 
     def register(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -481,12 +484,18 @@ def _tracking_session(registry: SocketRegistry) -> Any:
 
     class TrackedHTTPConnection(HTTPConnection):
         def connect(self) -> None:
-            super().connect()
+            if registry.cancel is None:
+                super().connect()
+            else:
+                _connect_cancellable(super().connect, registry.cancel)
             registry.register(self.sock)
 
     class TrackedHTTPSConnection(HTTPSConnection):
         def connect(self) -> None:
-            super().connect()
+            if registry.cancel is None:
+                super().connect()
+            else:
+                _connect_cancellable(super().connect, registry.cancel)
             registry.register(self.sock)
 
     class TrackedHTTPPool(HTTPConnectionPool):
@@ -510,6 +519,21 @@ def _tracking_session(registry: SocketRegistry) -> Any:
     return session
 
 
+def pin_environment(session: Any, url: str) -> None:
+    """Resolve once the proxy and CA bundle settings that requests reads from the environment
+    for `url`, and stop `session` from reading the environment again on every request.
+
+    For a run of many requests to one origin this gives the same proxies and certificate
+    checks as a session that reads them per request. It also stops requests from taking
+    credentials for the host from ~/.netrc, which would replace the write key's
+    Authorization header.
+    """
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies = settings["proxies"]
+    session.verify = settings["verify"]
+    session.trust_env = False
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -522,6 +546,58 @@ class _Reply:
 
 class _Cancelled(Exception):
     """The cancel event was set while a request ran."""
+
+
+class DirectRequests:
+    """Runs one caller's requests on the caller's own thread, for a run of many sends, where
+    `send` would otherwise start a thread per request and wait for it.
+
+    A watching thread shuts down the registry's sockets as soon as `cancel` is set, which
+    ends a blocked send or read at once. Connecting, which no shutdown reaches, runs on a
+    thread of its own (see `_tracking_session`), so a cancel interrupts it as well. Call
+    `close` when the run ends.
+    """
+
+    def __init__(self, registry: SocketRegistry, cancel: threading.Event) -> None:
+        self.registry = registry
+        self.cancel = cancel
+        self._closed = threading.Event()
+        registry.cancel = cancel
+        self._watcher = threading.Thread(target=self._watch, name="segment-gui-cancel", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            if self.cancel.wait(CANCEL_POLL_SECONDS):
+                self.registry.shutdown_all()
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _connect_cancellable(connect: Callable[[], None], cancel: threading.Event) -> None:
+    """Run `connect` on a daemon thread and wait for it, or raise _Cancelled on cancel.
+
+    After a cancel the thread finishes its connect alone, within the connect timeout.
+    """
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            connect()
+        except BaseException as error:  # handed to the waiting thread below
+            errors.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="segment-gui-connect", daemon=True).start()
+    while not finished.wait(CANCEL_POLL_SECONDS):
+        if cancel.is_set():
+            raise _Cancelled
+    if errors:
+        raise errors[0]
 
 
 def _post_once(
@@ -568,13 +644,17 @@ def _exchange(
     options: SendOptions,
     registry: SocketRegistry,
     cancel: threading.Event,
+    direct: DirectRequests | None = None,
 ) -> _Reply:
-    """Run `_post_once` on a daemon thread and return its reply, or raise on cancel.
+    """Run `_post_once` on a daemon thread, or on this thread with `direct`, and return its
+    reply, or raise on cancel.
 
     requests cannot interrupt a blocked read, so this thread waits for either the request
     thread or the cancel event. On cancel it shuts down the send's sockets, which ends the
     blocked read, and gives the request thread a moment to close them.
     """
+    if direct is not None:
+        return _exchange_direct(http, url, body, headers, options, cancel)
     result: list[_Reply] = []
     errors: list[BaseException] = []
     finished = threading.Event()
@@ -602,6 +682,26 @@ def _exchange(
     if errors:
         raise errors[0]
     return result[0]
+
+
+def _exchange_direct(
+    http: Any,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    options: SendOptions,
+    cancel: threading.Event,
+) -> _Reply:
+    """Run `_post_once` on this thread; DirectRequests ends it on cancel."""
+    if cancel.is_set():
+        raise _Cancelled
+    try:
+        return _post_once(http, url, body, headers, options)
+    except Exception:
+        # A cancel shuts down the socket, so the read fails; report the cancel instead.
+        if cancel.is_set():
+            raise _Cancelled from None
+        raise
 
 
 # -- redirects ------------------------------------------------------------------------------
@@ -651,6 +751,7 @@ def _attempt(
     registry: SocketRegistry,
     cancel: threading.Event,
     on_progress: Callable[[str], None] | None,
+    direct: DirectRequests | None = None,
 ) -> _AttemptResult:
     """POST to `url` and follow same-origin 307 and 308 redirects, at most MAX_REDIRECTS."""
     start_host = host_label(url)
@@ -658,7 +759,7 @@ def _attempt(
     spent_ms = 0.0
     note = ""
     for hop in range(MAX_REDIRECTS + 1):
-        reply = _exchange(http, current, body, headers, options, registry, cancel)
+        reply = _exchange(http, current, body, headers, options, registry, cancel, direct)
         spent_ms += reply.elapsed_ms
         location = _location(reply)
         status = f"{reply.status} {reply.reason}".strip()
@@ -730,6 +831,7 @@ def send(
     cancel: threading.Event | None = None,
     on_progress: Callable[[str], None] | None = None,
     session: Any = None,
+    direct: DirectRequests | None = None,
 ) -> Response:
     """POST `message` to `{base_url}/{message.path}` with HTTP Basic auth and return the response.
 
@@ -741,7 +843,8 @@ def send(
     Raises SendError (or a subclass such as SendTimeout or SendCancelled) when the last attempt
     got no HTTP response. `on_progress` gets one sentence per wait and per retry, on this
     thread. With a caller's `session`, a cancel still returns within a second but cannot
-    shut down that session's socket.
+    shut down that session's socket. With `direct`, whose registry must be the one of
+    `session`, the requests run on this thread instead of a new thread per attempt.
     """
     url = f"{base_url.rstrip('/')}/{message.path}"
     body = message.to_bytes()
@@ -757,7 +860,7 @@ def send(
     attempts: list[Attempt] = []
     try:
         return _send_attempts(
-            http, url, body, headers, sent, options, registry, cancel, on_progress, attempts
+            http, url, body, headers, sent, options, registry, cancel, on_progress, attempts, direct
         )
     finally:
         if session is None:
@@ -775,6 +878,7 @@ def _send_attempts(
     cancel: threading.Event,
     on_progress: Callable[[str], None] | None,
     attempts: list[Attempt],
+    direct: DirectRequests | None = None,
 ) -> Response:
     import requests
     import urllib3.exceptions
@@ -808,7 +912,9 @@ def _send_attempts(
 
         started = time.perf_counter()
         try:
-            result = _attempt(http, url, body, headers, options, registry, cancel, on_progress)
+            result = _attempt(
+                http, url, body, headers, options, registry, cancel, on_progress, direct
+            )
         except _Cancelled:
             elapsed = (time.perf_counter() - started) * 1000
             attempts.append(Attempt(number, "cancelled", elapsed, None, waited_ms))

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,19 +24,22 @@ import pytest
 
 from segment_gui.expressions import ExpressionEngine, shared_engine
 from segment_gui.model import Preset
-from segment_gui.payload import MAX_MESSAGE_BYTES, Message, serialize
+from segment_gui.payload import MAX_MESSAGE_BYTES, Message, compose, serialize
 from segment_gui.runs import (
     BATCH_ENVELOPE_BYTES,
     DEFAULT_MAX_BATCH_BYTES,
     SEGMENT_MAX_BATCH_BYTES,
     ItemResult,
+    MessageTemplate,
     RunProgress,
     RunReport,
     RunSettings,
     batch_body_size,
+    batch_item,
     build_messages,
     pack_batches,
     run_items,
+    uuid4_strings,
 )
 from segment_gui.sandbox import SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
@@ -1197,3 +1201,269 @@ def test_cli_items_ctrl_c_cancels(
     assert lines[4] == "item 5: cancelled: not sent: the run was cancelled"
     assert "cancelling the run after Ctrl+C" in stderr
     assert [body["userId"] for body in server.bodies()] == ["u0", "u1", "u2"]
+
+
+# -- messages composed once per run -------------------------------------------------------------
+
+TEMPLATE_CASES: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "track with user",
+        {
+            "resource": "track",
+            "operation": "event",
+            "userId": "user-1",
+            "event": "Order Completed",
+            "properties": {"propertiesUi": [{"key": "revenue", "value": "19.99"}]},
+            "context": {"contextUi": {"ip": "10.0.0.1", "page": "https://example.com/a?b=1"}},
+        },
+        "segment",
+    ),
+    (
+        "track without user",
+        {"resource": "track", "operation": "event", "event": "Signed Up"},
+        "segment",
+    ),
+    (
+        "identify with traits",
+        {
+            "resource": "identify",
+            "operation": "create",
+            "traits": {"traitsUi": [{"key": "name", "value": 'Zoë "Z" \\ O\'Neil'}]},
+        },
+        "segment",
+    ),
+    (
+        "alias",
+        {"resource": "identify", "operation": "alias", "userId": "new", "previousId": "old"},
+        "segment",
+    ),
+    ("page", {"resource": "track", "operation": "page", "name": "Pricing"}, "segment"),
+    ("group", {"resource": "group", "operation": "add", "groupId": "g-1"}, "segment"),
+    ("n8n body", {"resource": "track", "operation": "event", "event": "Signed Up"}, "n8n"),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "mode"),
+    [case[1:] for case in TEMPLATE_CASES],
+    ids=[case[0] for case in TEMPLATE_CASES],
+)
+def test_template_matches_compose(spec: NodeSpec, values: dict[str, Any], mode: str) -> None:
+    template = MessageTemplate.create(spec, values, mode)
+    assert template is not None
+
+    for message_id, anonymous_id in [(str(uuid.uuid4()), str(uuid.uuid4())), ("m-1", 'a "ß" \\ 1')]:
+        composed = compose(
+            spec, values, anonymous_id=anonymous_id, message_id=message_id, mode=mode
+        ).message
+        assert composed is not None
+        copied = template.message(message_id, anonymous_id)
+        assert copied is not None
+        assert copied.path == composed.path
+        assert copied.body == composed.body
+        assert copied.to_bytes() == serialize(composed.body)
+        prepared = template.batch_item(message_id, anonymous_id)
+        assert prepared is not None
+        item, data = prepared
+        assert item == batch_item(composed)
+        assert data == serialize(batch_item(composed))
+
+
+def test_template_copies_do_not_share_ids(spec: NodeSpec) -> None:
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    template = MessageTemplate.create(spec, values)
+    assert template is not None
+
+    first = template.message("m-1", "a-1")
+    second = template.message("m-2", "a-2")
+
+    assert first is not None
+    assert second is not None
+    assert (first.body["messageId"], first.body["anonymousId"]) == ("m-1", "a-1")
+    assert (second.body["messageId"], second.body["anonymousId"]) == ("m-2", "a-2")
+
+
+def test_template_not_made_for_expressions(spec: NodeSpec) -> None:
+    assert MessageTemplate.create(spec, PAD_VALUES) is None
+
+
+def test_template_not_made_for_blocking_problem(spec: NodeSpec) -> None:
+    values = {"resource": "track", "operation": "event", "event": ""}
+
+    assert MessageTemplate.create(spec, values) is None
+
+
+def test_template_leaves_oversized_ids_to_compose(spec: NodeSpec) -> None:
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    template = MessageTemplate.create(spec, values)
+    assert template is not None
+
+    assert template.message("m-1", "a" * MAX_MESSAGE_BYTES) is None
+    assert template.batch_item("m-1", "a" * MAX_MESSAGE_BYTES) is None
+
+
+def test_uuid4_strings_are_version_4() -> None:
+    values = uuid4_strings(1000)
+
+    assert len(set(values)) == 1000
+    for value in values:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value
+
+
+@pytest.mark.parametrize("delivery", ["single", "batch"])
+def test_run_without_expressions_sends_fresh_ids(
+    spec: NodeSpec, engine: ExpressionEngine, sandbox: SandboxCollector, delivery: str
+) -> None:
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    ids = [f"anon-{n}" for n in range(5)]
+
+    report = run(
+        spec,
+        engine,
+        values,
+        [{}] * 5,
+        sandbox.base_url,
+        delivery=delivery,
+        anonymous_id_for=ids.__getitem__,
+    )
+
+    assert report.sent() == [0, 1, 2, 3, 4]
+    received = [record.message for record in sandbox.messages()]
+    assert [message["anonymousId"] for message in received] == ids
+    assert len({message["messageId"] for message in received}) == 5
+    for result, message in zip(report.results, received, strict=True):
+        assert result.payload is not None
+        assert result.payload["messageId"] == message["messageId"]
+
+
+# -- results in item order and the shared reply handling ----------------------------------------
+
+
+def test_batch_results_reported_in_item_order(
+    spec: NodeSpec, engine: ExpressionEngine, sandbox: SandboxCollector
+) -> None:
+    settings = RunSettings(on_error="continueRegularOutput")
+    results: list[ItemResult] = []
+
+    report = run(
+        spec,
+        engine,
+        AMOUNT_VALUES,
+        MIXED,
+        sandbox.base_url,
+        settings,
+        delivery="batch",
+        on_result=results.append,
+    )
+
+    assert [result.index for result in results] == [0, 1, 2, 3]
+    assert [result.status for result in results] == ["sent", "failed", "sent", "sent"]
+    assert statuses(report) == ["sent", "failed", "sent", "sent"]
+
+
+def test_batch_and_single_replies_agree(
+    spec: NodeSpec, engine: ExpressionEngine, make_server: Callable[[Responder], RecordingServer]
+) -> None:
+    def respond(_number: int, _record: dict[str, Any]) -> tuple[int, bytes]:
+        return 503, b'{"error": "busy"}'
+
+    server = make_server(respond)
+    settings = RunSettings(on_error="continueErrorOutput")
+    items = [{"pad": ""}] * 2
+
+    single = run(spec, engine, PAD_VALUES, items, server.base_url, settings)
+    batch = run(spec, engine, PAD_VALUES, items, server.base_url, settings, delivery="batch")
+
+    for single_result, batch_result in zip(single.results, batch.results, strict=True):
+        assert single_result.status == "failed"
+        assert batch_result.status == "failed"
+        assert single_result.http_status == 503
+        assert batch_result.http_status == 503
+        assert single_result.response == '{"error": "busy"}'
+        assert batch_result.response == '{"error": "busy"}'
+        assert batch_result.error == (
+            f"the batch request with items 1 to 2 failed: {single_result.error}"
+        )
+    assert [result.batch for result in batch.results] == [0, 0]
+    assert [result.batch for result in single.results] == [None, None]
+
+
+def test_batch_stop_at_unbuilt_item_sends_earlier(
+    spec: NodeSpec, engine: ExpressionEngine, make_server: Callable[[Responder], RecordingServer]
+) -> None:
+    server = make_server(ok_json)
+    items = [pad_for_item_size(spec, engine, 30_000, index=n) for n in range(20)]
+    items[18] = {"pad": "x" * 40_000}
+
+    report = run(spec, engine, PAD_VALUES, items, server.base_url, delivery="batch")
+
+    assert report.stopped_at == 18
+    assert report.sent() == list(range(18))
+    assert statuses(report)[18:] == ["failed", "skipped"]
+    assert [len(body["batch"]) for body in server.bodies()] == [17, 1]
+
+
+def test_template_batches_match_pack_batches(
+    spec: NodeSpec, engine: ExpressionEngine, make_server: Callable[[Responder], RecordingServer]
+) -> None:
+    server = make_server(ok_json)
+    values = {
+        "resource": "track",
+        "operation": "event",
+        "userId": "u1",
+        "event": "Padded",
+        "properties": {"propertiesUi": [{"key": "pad", "value": "x" * 29_800}]},
+    }
+    messages = [
+        message
+        for _index, message, _error in build_messages(spec, values, [{}] * 40, engine=engine)
+    ]
+    expected, errors = pack_batches([(n, m) for n, m in enumerate(messages) if m is not None])
+
+    report = run(spec, engine, values, [{}] * 40, server.base_url, delivery="batch")
+
+    assert errors == {}
+    assert report.sent() == list(range(40))
+    assert [len(body["batch"]) for body in server.bodies()] == [len(batch) for batch in expected]
+    assert [result.batch for result in report.results] == [
+        number for number, batch in enumerate(expected) for _item in batch
+    ]
+    received = [item for body in server.bodies() for item in body["batch"]]
+    assert len({item["messageId"] for item in received}) == 40
+    assert [result.payload for result in report.results] == received
+
+
+@pytest.mark.parametrize("delivery", ["single", "batch"])
+def test_cancel_while_connecting(spec: NodeSpec, engine: ExpressionEngine, delivery: str) -> None:
+    import socket
+
+    # A listener with a full accept queue: Linux drops further SYNs, so connecting hangs.
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        cancel = threading.Event()
+        threading.Timer(0.3, cancel.set).start()
+        slow_connect = SendOptions(connect_timeout=60.0, read_timeout=60.0)
+
+        started = time.perf_counter()
+        report = run(
+            spec,
+            engine,
+            PAD_VALUES,
+            [{"pad": ""}] * 3,
+            base_url,
+            delivery=delivery,
+            cancel=cancel,
+            send_options=slow_connect,
+        )
+        elapsed = time.perf_counter() - started
+
+    assert statuses(report) == ["cancelled"] * 3
+    assert report.results[0].in_flight
+    # Returned on the cancel, not after the 60 s connect timeout.
+    assert elapsed < 30

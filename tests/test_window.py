@@ -288,7 +288,7 @@ def test_window_send_to_sandbox(window: Any, qtbot: Any) -> None:
     received = window.sandbox.messages()[0]
     assert received.type == "track"
     assert received.message == expected
-    assert window.inbox.table.item(0, 2).text() == "event=Signed Up  userId=user-42"
+    assert window.inbox.model.index(0, 2).data() == "event=Signed Up  userId=user-42"
     assert preview(window)["messageId"] != expected["messageId"]
 
 

@@ -142,7 +142,7 @@ def test_run_over_items_to_sandbox(window: Any, qtbot: Any) -> None:
     received = [m.message for m in window.sandbox.messages()]
     assert [m["userId"] for m in received] == ["u-1", "u-2", "u-3"]
     assert [m["event"] for m in received] == ["Plan pro", "Plan free", "Plan pro"]
-    assert window.run_panel.table.rowCount() == 3
+    assert window.run_panel.model.rowCount() == 3
     assert window.run_panel.status_label.text().startswith("Run finished in ")
 
 

@@ -1,18 +1,35 @@
-"""The sandbox Inbox: what the local collector received, newest last."""
+"""The sandbox Inbox: what the local collector received, newest last.
+
+The collector's server thread hands messages to `SandboxBridge.post`, which wakes the GUI
+thread once per burst instead of once per message. The view adds the messages to a table
+model in one insertion per timer tick, because a batch request delivers thousands at once.
+"""
 
 from __future__ import annotations
 
+import collections
 import json
+import threading
+from collections.abc import Sequence
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -21,13 +38,109 @@ from segment_gui.sandbox import ReceivedMessage
 from segment_gui.ui.response_view import monospace_editor
 
 FLUSH_INTERVAL_MS = 100
+# Messages handed to the GUI thread per event; a batch request delivers up to a few thousand.
+DELIVERY_CHUNK = 250
 EMPTY_TEXT = "The sandbox inbox is empty. Choose the Local sandbox endpoint and press Send."
+COLUMNS = ["Time", "Type", "Summary", "Write key", "Notes"]
+# Widths of the columns other than Summary, in average character widths of the table's font.
+COLUMN_CHARACTERS = {0: 9, 1: 8, 3: 24, 4: 16}
+
+_ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 class SandboxBridge(QObject):
-    """Carries messages from the collector's server thread to the GUI thread."""
+    """Carries messages from the collector's server thread to the GUI thread.
+
+    `post` may be called on any thread. `received` is emitted on the GUI thread once per
+    message, in the order posted.
+    """
 
     received = Signal(object)
+    _ready = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._pending: collections.deque[ReceivedMessage] = collections.deque()
+        self._ready.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    def post(self, message: ReceivedMessage) -> None:
+        """Queue a message for the GUI thread; only the first of a burst posts an event."""
+        with self._lock:
+            wake = not self._pending
+            self._pending.append(message)
+        if wake:
+            self._ready.emit()
+
+    def _deliver(self) -> None:
+        """Emit `received` for at most DELIVERY_CHUNK queued messages, and queue another
+        delivery for the rest, so other events run between the chunks of a large batch."""
+        with self._lock:
+            count = min(len(self._pending), DELIVERY_CHUNK)
+            messages = [self._pending.popleft() for _ in range(count)]
+            more = bool(self._pending)
+        for message in messages:
+            self.received.emit(message)
+        if more:
+            self._ready.emit()
+
+
+class InboxModel(QAbstractTableModel):
+    """The received messages, one row each, oldest first."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._messages: list[ReceivedMessage] = []
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self._messages)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return cell_text(self._messages[index.row()], index.column())
+        return None
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def message(self, row: int) -> ReceivedMessage:
+        return self._messages[row]
+
+    def append(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Add rows for `messages` in one insertion."""
+        if not messages:
+            return
+        start = len(self._messages)
+        self.beginInsertRows(QModelIndex(), start, start + len(messages) - 1)
+        self._messages.extend(messages)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._messages = []
+        self.endResetModel()
+
+
+def cell_text(message: ReceivedMessage, column: int) -> str:
+    """Return the text of one cell of a message's row; `column` indexes COLUMNS."""
+    if column == 0:
+        return message.received_at[11:19]
+    if column == 1:
+        return message.type
+    if column == 2:
+        return _summary(message.message)
+    if column == 3:
+        return message.write_key_masked
+    return " ".join(message.notes)
 
 
 class InboxView(QWidget):
@@ -35,7 +148,6 @@ class InboxView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._messages: list[ReceivedMessage] = []
         self._pending: list[ReceivedMessage] = []
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -56,14 +168,9 @@ class InboxView(QWidget):
         layout.addLayout(top)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.table = QTableWidget(0, 5, splitter)
-        self.table.setObjectName("inboxTable")
-        self.table.setHorizontalHeaderLabels(["Time", "Type", "Summary", "Write key", "Notes"])
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.currentCellChanged.connect(self._on_table_current_changed)
+        self.model = InboxModel(self)
+        self.table = _inbox_table(splitter, self.model)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         self.detail = monospace_editor(splitter, "inboxDetail")
         layout.addWidget(splitter, 1)
         self.base_url = ""
@@ -83,55 +190,60 @@ class InboxView(QWidget):
         pending, self._pending = self._pending, []
         if not pending:
             return
-        follow = self.table.currentRow() in (-1, self.table.rowCount() - 1)
-        self.table.setUpdatesEnabled(False)
-        start = self.table.rowCount()
-        self.table.setRowCount(start + len(pending))
-        for offset, message in enumerate(pending):
-            self._messages.append(message)
-            cells = [
-                message.received_at[11:19],
-                message.type,
-                _summary(message.message),
-                message.write_key_masked,
-                " ".join(message.notes),
-            ]
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.table.setItem(start + offset, column, item)
-        self.table.setUpdatesEnabled(True)
+        current = self.table.currentIndex().row()
+        follow = current in (-1, self.model.rowCount() - 1)
+        self.model.append(pending)
         if follow:
             # Keep following the newest message unless the user selected an older one.
-            self.table.setCurrentCell(self.table.rowCount() - 1, 0)
+            self.table.setCurrentIndex(self.model.index(self.model.rowCount() - 1, 0))
         self._update_info()
 
     def message_count(self) -> int:
-        return len(self._messages)
+        return self.model.rowCount()
 
     def _update_info(self) -> None:
-        if not self._messages:
+        count = self.model.rowCount()
+        if not count:
             text = EMPTY_TEXT
         else:
-            count = len(self._messages)
             text = f"{count:,} message{'s' if count != 1 else ''} received"
         if self.base_url:
             text += f"  ·  sandbox at {self.base_url}"
         self.info_label.setText(text)
 
-    def _on_table_current_changed(self, row: int, *_: int) -> None:
-        if 0 <= row < len(self._messages):
-            self.detail.setPlainText(
-                json.dumps(self._messages[row].message, indent=2, ensure_ascii=False)
-            )
+    def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = current.row()
+        if 0 <= row < self.model.rowCount():
+            message = self.model.message(row).message
+            self.detail.setPlainText(json.dumps(message, indent=2, ensure_ascii=False))
 
     def _on_clear_clicked(self) -> None:
         self._pending.clear()
-        self._messages.clear()
-        self.table.setRowCount(0)
+        self.model.clear()
         self.detail.clear()
         self._update_info()
         self.clear_requested.emit()
+
+
+def _inbox_table(parent: QWidget, model: InboxModel) -> QTableView:
+    table = QTableView(parent)
+    table.setObjectName("inboxTable")
+    table.setModel(model)
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    character = table.fontMetrics().averageCharWidth()
+    for column, characters in COLUMN_CHARACTERS.items():
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(column, characters * character + 12)
+    header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+    rows = table.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(table.fontMetrics().height() + 6)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    return table
 
 
 def _summary(message: dict) -> str:

@@ -903,7 +903,7 @@ class MainWindow(QMainWindow):
 
     def _ensure_sandbox(self) -> str:
         if self.sandbox is None:
-            self.sandbox = SandboxCollector(on_message=self.sandbox_bridge.received.emit)
+            self.sandbox = SandboxCollector(on_message=self.sandbox_bridge.post)
             self.sandbox.start()
             self.inbox.set_base_url(self.sandbox.base_url)
             logger.info("Started the local sandbox at %s", self.sandbox.base_url)

@@ -1,19 +1,33 @@
 """The Run panel: send one message per input item, with progress, cancel and a results table.
 
 The run itself happens in `segment_gui.runs` on a worker thread with its own expression engine,
-so the live preview never waits for it. Results reach the table in batches on a timer, which
-keeps the event loop free during runs of thousands of items.
+so the live preview never waits for it. The worker appends each result to a queue without a
+signal, and a timer moves the queued results into a table model in one insertion, so the
+event loop stays free during runs of thousands of items. The table view has rows of one fixed
+height and columns of fixed width, so an insertion lays out only the visible rows.
 """
 
 from __future__ import annotations
 
+import collections
+import gc
 import json
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -21,8 +35,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -33,16 +46,120 @@ from segment_gui.ui.response_view import monospace_editor
 from segment_gui.ui.workers import TaskRunner
 
 COLUMNS = ["Item", "Status", "HTTP", "ms", "Response or error", "Payload"]
+# Widths of the first four columns, in average character widths of the table's font.
+COLUMN_CHARACTERS = (8, 10, 6, 7)
 FLUSH_INTERVAL_MS = 100
+# Characters of the response and payload shown in a cell; the detail view shows all of it.
+CELL_CHARACTERS = 200
 DELIVERY_MODES = {
     "single": "One request per item (as n8n)",
     "batch": "Segment /batch (up to 500 KB per request)",
 }
 
 
+class _RunGuard:
+    """Interpreter settings that keep the GUI thread responsive while a run's threads hold
+    the GIL, applied from the start of a run to its end.
+
+    - `gc.freeze()` moves the objects that exist at the start out of the collector's reach,
+      and full (generation 2) collections wait until the run ends. A full collection stops
+      every thread for as long as it traverses the heap, which grows by the run's results
+      and the sandbox's messages. Young collections still run, so short-lived reference
+      cycles are freed during the run.
+    - A shorter GIL switch interval lets the GUI thread take the GIL sooner from the run's
+      threads, at the price of more thread switches.
+    """
+
+    SWITCH_INTERVAL_SECONDS = 0.001
+    # Generation 1 collections before a full one; 0 would mean "after every one".
+    FULL_COLLECTION_THRESHOLD = 2**30
+    _saved: tuple[tuple[int, int, int], float] | None = None
+
+    @classmethod
+    def enter(cls) -> None:
+        if cls._saved is not None:
+            return
+        thresholds = gc.get_threshold()
+        cls._saved = (thresholds, sys.getswitchinterval())
+        gc.freeze()
+        gc.set_threshold(thresholds[0], thresholds[1], cls.FULL_COLLECTION_THRESHOLD)
+        sys.setswitchinterval(min(cls.SWITCH_INTERVAL_SECONDS, cls._saved[1]))
+
+    @classmethod
+    def leave(cls) -> None:
+        if cls._saved is None:
+            return
+        thresholds, interval = cls._saved
+        cls._saved = None
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
+
+
 class _RunSignals(QObject):
     progress = Signal(object)
-    result = Signal(object)
+
+
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class ResultsModel(QAbstractTableModel):
+    """The results of a run, one row per item in the order they were added."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._results: list[ItemResult] = []
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self._results)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
+            return None
+        return cell_text(self._results[index.row()], index.column())
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def result(self, row: int) -> ItemResult:
+        return self._results[row]
+
+    def append(self, results: Sequence[ItemResult]) -> None:
+        """Add rows for `results` in one insertion."""
+        if not results:
+            return
+        start = len(self._results)
+        self.beginInsertRows(QModelIndex(), start, start + len(results) - 1)
+        self._results.extend(results)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._results = []
+        self.endResetModel()
+
+
+def cell_text(result: ItemResult, column: int) -> str:
+    """Return the text of one cell of a result's row; `column` indexes COLUMNS."""
+    if column == 0:
+        return str(result.index + 1)
+    if column == 1:
+        return result.status
+    if column == 2:
+        return "" if result.http_status is None else str(result.http_status)
+    if column == 3:
+        return f"{result.elapsed_ms:.0f}" if result.elapsed_ms else ""
+    if column == 4:
+        return (result.error or result.response)[:CELL_CHARACTERS]
+    if result.payload:
+        return json.dumps(result.payload, ensure_ascii=False)[:CELL_CHARACTERS]
+    return ""
 
 
 class RunPanel(QWidget):
@@ -57,11 +174,10 @@ class RunPanel(QWidget):
         self.runner = runner
         self.report: RunReport | None = None
         self._cancel: threading.Event | None = None
-        self._pending: list[ItemResult] = []
-        self._results: list[ItemResult] = []
+        # Filled by the run's worker thread; deque.append is thread-safe.
+        self._pending: collections.deque[ItemResult] = collections.deque()
         self._signals = _RunSignals(self)
         self._signals.progress.connect(self._on_progress)
-        self._signals.result.connect(self._pending.append)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._flush)
@@ -101,8 +217,9 @@ class RunPanel(QWidget):
 
         self.tabs = QTabWidget(self)
         splitter = QSplitter(Qt.Orientation.Vertical, self.tabs)
-        self.table = _results_table(splitter, "runResults")
-        self.table.currentCellChanged.connect(self._on_table_current_changed)
+        self.model = ResultsModel(self)
+        self.table = _results_table(splitter, "runResults", self.model)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         self.detail = monospace_editor(splitter, "runDetail")
         self.errors_view = monospace_editor(self.tabs, "runErrors")
         self.tabs.addTab(splitter, "Results")
@@ -123,8 +240,7 @@ class RunPanel(QWidget):
         self._cancel = cancel
         self.report = None
         self._pending.clear()
-        self._results.clear()
-        self.table.setRowCount(0)
+        self.model.clear()
         self.detail.clear()
         self.errors_view.clear()
         self.progress_bar.setRange(0, max(1, total))
@@ -133,9 +249,10 @@ class RunPanel(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._flush_timer.start()
-        signals = self._signals
+        _RunGuard.enter()
+        signals, pending = self._signals, self._pending
         self.runner.start(
-            lambda: work(cancel, signals.progress.emit, signals.result.emit),
+            lambda: work(cancel, signals.progress.emit, pending.append),
             self._on_done,
             self._on_error,
         )
@@ -153,19 +270,13 @@ class RunPanel(QWidget):
         )
 
     def _flush(self) -> None:
-        if not self._pending:
-            return
-        batch = self._pending[:]
-        self._pending.clear()
-        start = self.table.rowCount()
-        self.table.setRowCount(start + len(batch))
-        for offset, result in enumerate(batch):
-            self._results.append(result)
-            _fill_row(self.table, start + offset, result)
+        pending = self._pending
+        self.model.append([pending.popleft() for _ in range(len(pending))])
 
     def _finish(self) -> None:
         self._flush_timer.stop()
         self._flush()
+        _RunGuard.leave()
         self._cancel = None
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -194,43 +305,38 @@ class RunPanel(QWidget):
         self.status_label.setText(f"Run failed: {error}")
         self.failed.emit(error)
 
-    def _on_table_current_changed(self, row: int, *_: int) -> None:
-        if 0 <= row < len(self._results):
-            result = self._results[row]
-            lines = [f"Item {result.index + 1}: {result.status}"]
-            if result.error:
-                lines.append(f"Error: {result.error}")
-            if result.response:
-                lines += ["", "Response:", result.response]
-            if result.payload is not None:
-                lines += ["", "Payload:", json.dumps(result.payload, indent=2, ensure_ascii=False)]
-            self.detail.setPlainText("\n".join(lines))
+    def _on_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = current.row()
+        if not 0 <= row < self.model.rowCount():
+            return
+        result = self.model.result(row)
+        lines = [f"Item {result.index + 1}: {result.status}"]
+        if result.error:
+            lines.append(f"Error: {result.error}")
+        if result.response:
+            lines += ["", "Response:", result.response]
+        if result.payload is not None:
+            lines += ["", "Payload:", json.dumps(result.payload, indent=2, ensure_ascii=False)]
+        self.detail.setPlainText("\n".join(lines))
 
 
-def _results_table(parent: QWidget, name: str) -> QTableWidget:
-    table = QTableWidget(0, len(COLUMNS), parent)
+def _results_table(parent: QWidget, name: str, model: ResultsModel) -> QTableView:
+    table = QTableView(parent)
     table.setObjectName(name)
-    table.setHorizontalHeaderLabels(COLUMNS)
+    table.setModel(model)
+    table.setWordWrap(False)
     header = table.horizontalHeader()
-    for column in range(4):
-        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+    character = table.fontMetrics().averageCharWidth()
+    for column, characters in enumerate(COLUMN_CHARACTERS):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(column, characters * character + 12)
     header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
     header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    rows = table.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(table.fontMetrics().height() + 6)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     return table
-
-
-def _fill_row(table: QTableWidget, row: int, result: ItemResult) -> None:
-    payload = json.dumps(result.payload, ensure_ascii=False)[:200] if result.payload else ""
-    cells = [
-        str(result.index + 1),
-        result.status,
-        "" if result.http_status is None else str(result.http_status),
-        f"{result.elapsed_ms:.0f}" if result.elapsed_ms else "",
-        (result.error or result.response)[:200],
-        payload,
-    ]
-    for column, text in enumerate(cells):
-        table.setItem(row, column, QTableWidgetItem(text))
