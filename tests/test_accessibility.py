@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -93,6 +94,9 @@ def test_form_at_double_font(
     show_operation(window, resource, operation)
     try:
         assert window.font().pointSizeF() >= 2 * 8
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).pointSizeF()
+        assert window.preview.font().pointSizeF() >= 1.9 * fixed
+        assert window.response_view.body_view.font().pointSizeF() >= 1.9 * fixed
         # New rows get their final size once the layouts run, so wait for the settled layout.
         try:
             qtbot.waitUntil(lambda: not clipped_widgets(window), timeout=3000)

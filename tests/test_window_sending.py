@@ -191,12 +191,14 @@ def test_plain_http_needs_confirmation(window: Any, qtbot: Any, home: Any) -> No
 
 class _BigHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    body = b"x" * 6_000_000
+    content_type = "text/plain; charset=latin-1"
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = b"x" * 6_000_000
+        body = self.body
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=latin-1")
+        self.send_header("Content-Type", self.content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -220,8 +222,39 @@ def test_huge_response_cut_in_view(window: Any, qtbot: Any) -> None:
         server.server_close()
     status = window.response_view.status_label.text()
     assert "The body was cut at 5,242,880 bytes" in status
-    assert "Only the first 1,000,000 of 5,242,880 characters are shown." in status
+    cut_note = window.response_view.cut_label.text()
+    assert cut_note.startswith("Only the first 1,000,000 of 5,242,880 characters are shown")
     assert len(window.response_view.body_view.toPlainText()) == 1_000_000
+
+
+def test_large_compact_json_indented_before_cut(window: Any, qtbot: Any) -> None:
+    rows = [{"id": index, "name": f"item {index}"} for index in range(25_000)]
+    compact = json.dumps({"items": rows}, separators=(",", ":")).encode()
+    handler = type("Handler", (_BigHandler,), {"body": compact, "content_type": "application/json"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        window.endpoint.set_endpoint(f"http://127.0.0.1:{server.server_port}/v1")
+        field(window, "userId").setText("u-json")
+        window.send()
+        qtbot.waitUntil(lambda: window.last_response is not None, timeout=20000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    view = window.response_view
+    shown = view.body_view.toPlainText()
+    assert len(compact) < 1_000_000
+    assert len(shown) <= 1_000_000
+    assert shown.startswith('{\n  "items": [\n    {\n      "id": 0,')
+    assert shown.endswith(",") or shown.endswith("{") or shown.endswith("}")
+    assert view.cut_label.isVisibleTo(view)
+    assert view.cut_label.text().startswith("Only the first 1,000,000 of ")
+
+    view.pretty_box.setChecked(False)
+    assert view.body_view.toPlainText() == compact.decode()
+    assert not view.cut_label.isVisibleTo(view)
 
 
 def test_resend_sandbox_entry_next_session(window: Any, qtbot: Any, home: Any) -> None:

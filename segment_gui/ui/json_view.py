@@ -6,6 +6,7 @@ import re
 
 from PySide6.QtCore import QEvent, QMimeData, QRect, QSize, Qt
 from PySide6.QtGui import (
+    QFont,
     QFontDatabase,
     QPainter,
     QPaintEvent,
@@ -16,7 +17,7 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextDocument,
 )
-from PySide6.QtWidgets import QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QApplication, QPlainTextEdit, QWidget
 
 from segment_gui.ui.theme import readable, syntax_colors
 
@@ -43,6 +44,20 @@ _TOKEN = re.compile(
 )
 _KEY_END = re.compile(r"\s*:")
 
+
+
+def monospace_font() -> QFont:
+    """Return the system's fixed-width font, scaled as the app's font is to the system's.
+
+    The system fixed font keeps its own size when the app's font is made larger, so without
+    the scaling JSON would stay small at 200 % text size.
+    """
+    fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    general = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont).pointSizeF()
+    wanted = QApplication.font().pointSizeF()
+    if general > 0 and wanted > 0 and fixed.pointSizeF() > 0:
+        fixed.setPointSizeF(fixed.pointSizeF() * wanted / general)
+    return fixed
 
 class JsonHighlighter(QSyntaxHighlighter):
     """Colors JSON keys, strings, numbers, true/false/null and punctuation, one line at a time.
@@ -134,7 +149,7 @@ class JsonView(QPlainTextEdit):
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setFont(monospace_font())
         self.highlighter = JsonHighlighter(self.document())
         self.highlighter.set_palette(self.palette())
         self.line_numbers = _LineNumberArea(self)

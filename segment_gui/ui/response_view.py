@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtGui import QFontDatabase, QTextCursor, QTextDocument
+from PySide6.QtGui import QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from segment_gui.transport import Response, SendError, SentRequest
 from segment_gui.ui.icons import icon
-from segment_gui.ui.json_view import JsonView
+from segment_gui.ui.json_view import JsonView, monospace_font
 
 EMPTY_TEXT = "No response yet. Fill the form and press Send (Ctrl+Enter)."
 # Longer bodies are shown cut so the text view stays responsive; history keeps 64 KB.
@@ -38,7 +38,7 @@ def monospace_editor(parent: QWidget, name: str) -> QPlainTextEdit:
     editor.setObjectName(name)
     editor.setReadOnly(True)
     editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-    editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    editor.setFont(monospace_font())
     return editor
 
 
@@ -104,6 +104,11 @@ class ResponseView(QWidget):
         tools.addStretch(1)
         tools.addWidget(self.save_button)
         body_layout.addLayout(tools)
+        self.cut_label = QLabel(body_page)
+        self.cut_label.setObjectName("responseCut")
+        self.cut_label.setWordWrap(True)
+        self.cut_label.setVisible(False)
+        body_layout.addWidget(self.cut_label)
         self.body_view = JsonView(body_page, "responseBody")
         body_layout.addWidget(self.body_view, 1)
         self.headers_table = QTableWidget(0, 2, self)
@@ -123,14 +128,23 @@ class ResponseView(QWidget):
         layout.addWidget(self.tabs, 1)
 
     def _render_body(self) -> None:
+        """Show the body, indented when Pretty is on, cut to VIEW_LIMIT_CHARS at a line end.
+
+        A compact JSON body is indented before it is cut, so a large one shows as many short
+        lines rather than one line of a million characters, which Qt lays out slowly.
+        """
         text = self._raw_text
-        if len(text) > VIEW_LIMIT_CHARS:
-            shown = text[:VIEW_LIMIT_CHARS]
-        elif self.pretty_box.isChecked():
-            shown = pretty_json(text)
-        else:
-            shown = text
+        shown = pretty_json(text) if self.pretty_box.isChecked() else text
+        cut_note = ""
+        if len(shown) > VIEW_LIMIT_CHARS:
+            cut_note = (
+                f"Only the first {VIEW_LIMIT_CHARS:,} of {len(shown):,} characters are shown; "
+                "Save body writes every byte received."
+            )
+            shown = _cut_at_line_end(shown, VIEW_LIMIT_CHARS)
         self.body_view.setPlainText(shown)
+        self.cut_label.setText(cut_note)
+        self.cut_label.setVisible(bool(cut_note))
         self.find_text(forward=True, restart=True)
 
     def focus_find(self) -> None:
@@ -182,6 +196,7 @@ class ResponseView(QWidget):
         self._body_bytes = b""
         self.save_button.setEnabled(False)
         self.body_view.clear()
+        self.cut_label.hide()
         self.headers_table.setRowCount(0)
         self.attempts_view.clear()
 
@@ -201,12 +216,7 @@ class ResponseView(QWidget):
             notes.append(
                 f"The body was cut at {len(response.body):,} bytes; only that part is shown."
             )
-        text = response.text()
-        if len(text) > VIEW_LIMIT_CHARS:
-            notes.append(
-                f"Only the first {VIEW_LIMIT_CHARS:,} of {len(text):,} characters are shown."
-            )
-        self._raw_text = text
+        self._raw_text = response.text()
         self._body_bytes = response.body
         self.save_button.setEnabled(True)
         self._render_body()
@@ -226,6 +236,7 @@ class ResponseView(QWidget):
         self._body_bytes = b""
         self.save_button.setEnabled(False)
         self.body_view.setPlainText("")
+        self.cut_label.hide()
         self.headers_table.setRowCount(0)
         if isinstance(error, SendError):
             if error.request is not None:
@@ -246,3 +257,10 @@ def _attempt_lines(attempts: list[Any]) -> str:
         wait = f" after waiting {waited / 1000:.1f} s" if waited else ""
         lines.append(f"#{attempt.number}: {attempt.outcome} ({attempt.elapsed_ms:.0f} ms){wait}")
     return "\n".join(lines)
+
+
+def _cut_at_line_end(text: str, limit: int) -> str:
+    """Return at most `limit` characters of `text`, ending at a line end when one is near."""
+    cut = text[:limit]
+    line_end = cut.rfind("\n")
+    return cut[:line_end] if line_end >= limit // 2 else cut
