@@ -45,7 +45,6 @@ _TOKEN = re.compile(
 _KEY_END = re.compile(r"\s*:")
 
 
-
 def monospace_font() -> QFont:
     """Return the system's fixed-width font, scaled as the app's font is to the system's.
 
@@ -58,6 +57,7 @@ def monospace_font() -> QFont:
     if general > 0 and wanted > 0 and fixed.pointSizeF() > 0:
         fixed.setPointSizeF(fixed.pointSizeF() * wanted / general)
     return fixed
+
 
 class JsonHighlighter(QSyntaxHighlighter):
     """Colors JSON keys, strings, numbers, true/false/null and punctuation, one line at a time.
