@@ -97,13 +97,21 @@ def test_form_at_double_font(
         fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).pointSizeF()
         assert window.preview.font().pointSizeF() >= 1.9 * fixed
         assert window.response_view.body_view.font().pointSizeF() >= 1.9 * fixed
+        viewport = window.form.parentWidget()
+
+        def settled() -> bool:
+            fits = window.form.minimumSizeHint().width() <= viewport.width()
+            return fits and not clipped_widgets(window)
+
         # New rows get their final size once the layouts run, so wait for the settled layout.
         try:
-            qtbot.waitUntil(lambda: not clipped_widgets(window), timeout=3000)
+            qtbot.waitUntil(settled, timeout=3000)
         except qtbot.TimeoutError:
             pass
         clipped = clipped_widgets(window)
         assert clipped == [], "\n".join(clipped)
+        # The form's column is as wide as its widest row, so it never scrolls sideways.
+        assert window.form.minimumSizeHint().width() <= viewport.width()
     finally:
         window._baseline = None
         window.shutdown()

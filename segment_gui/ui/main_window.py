@@ -98,6 +98,7 @@ from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDi
 from segment_gui.ui.presets_panel import PresetsPanel
 from segment_gui.ui.response_view import ResponseView
 from segment_gui.ui.run_panel import RunPanel
+from segment_gui.ui.scroll import FittingScrollArea
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
@@ -1373,7 +1374,4 @@ def _utf16_length(text: str) -> int:
 
 
 def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
-    area = QScrollArea(parent)
-    area.setWidgetResizable(True)
-    area.setWidget(widget)
-    return area
+    return FittingScrollArea(widget, parent)

@@ -1,0 +1,45 @@
+"""A vertical scroll area that never scrolls sideways."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtWidgets import QScrollArea, QWidget
+
+
+class FittingScrollArea(QScrollArea):
+    """Scrolls its widget vertically and asks for at least the widget's minimum width.
+
+    A splitter or layout then gives the area room for the widest row of the form, so at large
+    font sizes the window grows, or a neighbouring column shrinks, instead of the form being
+    cut off on the right behind a horizontal scroll bar.
+    """
+
+    def __init__(self, widget: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(widget)
+        self._content_width = -1
+        widget.installEventFilter(self)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hint = super().minimumSizeHint()
+        widget = self.widget()
+        if widget is None:
+            return hint
+        needed = (
+            widget.minimumSizeHint().width()
+            + self.verticalScrollBar().sizeHint().width()
+            + 2 * self.frameWidth()
+        )
+        return QSize(max(hint.width(), needed), hint.height())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        widget = self.widget()
+        if widget is not None and watched is widget and event.type() == QEvent.Type.LayoutRequest:
+            # Only a change of the content's minimum width concerns the splitter around us.
+            width = widget.minimumSizeHint().width()
+            if width != self._content_width:
+                self._content_width = width
+                self.updateGeometry()
+        return super().eventFilter(watched, event)
