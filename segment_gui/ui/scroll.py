@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QScrollArea, QWidget
 
 
 class FittingScrollArea(QScrollArea):
-    """Scrolls its widget vertically and asks for at least the widget's minimum width.
+    """Scroll area whose minimum width is its widget's minimum width; it scrolls vertically only.
 
     A splitter or layout then gives the area room for the widest row of the form, so at large
     font sizes the window grows, or a neighbouring column shrinks, instead of the form being
@@ -37,7 +37,7 @@ class FittingScrollArea(QScrollArea):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         widget = self.widget()
         if widget is not None and watched is widget and event.type() == QEvent.Type.LayoutRequest:
-            # Only a change of the content's minimum width concerns the splitter around us.
+            # The splitter around the area needs a new layout only when the content's minimum width changes.
             width = widget.minimumSizeHint().width()
             if width != self._content_width:
                 self._content_width = width
