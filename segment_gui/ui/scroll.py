@@ -37,7 +37,7 @@ class FittingScrollArea(QScrollArea):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         widget = self.widget()
         if widget is not None and watched is widget and event.type() == QEvent.Type.LayoutRequest:
-            # The splitter around the area needs a new layout only when the content's minimum width changes.
+            # The splitter needs a new layout only when the content's minimum width changes.
             width = widget.minimumSizeHint().width()
             if width != self._content_width:
                 self._content_width = width
