@@ -156,3 +156,25 @@ def test_error_shown_as_text(window: Any) -> None:
     assert "Error: Group ID is required; enter a value" in window.preview_status.text()
     window.form.set_value("groupId", "g-1")
     assert not leaf.message_label.isVisibleTo(window)
+
+
+def test_dialogs_at_double_font(large_font: None, qtbot: Any, home: Path) -> None:
+    from segment_gui import create_window
+
+    window = create_window(home)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=5000)
+    try:
+        for dialog in (window.open_credentials_dialog(), window.open_preferences()):
+            qtbot.waitUntil(dialog.isVisible, timeout=3000)
+            qtbot.wait(50)
+            hint = dialog.minimumSizeHint()
+            assert dialog.width() >= hint.width()
+            assert dialog.height() >= hint.height()
+            clipped = clipped_widgets(dialog)
+            assert clipped == [], "\n".join(clipped)
+            dialog.close()
+    finally:
+        window._baseline = None
+        window.shutdown()

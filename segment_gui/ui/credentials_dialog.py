@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -88,7 +88,8 @@ class CredentialsDialog(QDialog):
         self.new_button.clicked.connect(self._on_new_clicked)
         self.save_button.clicked.connect(self._on_save_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
-        self.resize(640, 320)
+        # At least the size its contents need, which grows with the font size.
+        self.resize(self.sizeHint().expandedTo(QSize(640, 320)))
         self.reload()
         self._on_new_clicked()
 
