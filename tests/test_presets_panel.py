@@ -76,3 +76,42 @@ def test_presets_note_follows_settings(window: Any, qtbot: Any) -> None:
     window.presets_panel.save_named("nightly")
     qtbot.waitUntil(lambda: window.presets_panel.names() == ["nightly"], timeout=5000)
     assert window.presets_panel.list.item(0).data(NOTE_ROLE) == "Nightly import"
+
+
+def test_presets_filter_drops_hidden_selection(window: Any, qtbot: Any, home: Path) -> None:
+    save(home, "another", 1_700_000_000)
+    listed(window, qtbot, 1)
+    panel = window.presets_panel
+    panel.list.setCurrentRow(0)
+    assert panel.delete_button.isEnabled()
+
+    panel.filter_edit.setText("qqq")
+    assert panel.list.currentItem() is None
+    assert not panel.delete_button.isEnabled()
+    assert not panel.load_button.isEnabled()
+    assert panel.no_match_label.isVisibleTo(panel)
+    assert panel.no_match_label.text() == "No preset name or note contains 'qqq'."
+
+    panel.filter_edit.setText("anoth")
+    assert not panel.no_match_label.isVisibleTo(panel)
+
+
+def test_presets_tooltip_names_call(window: Any, qtbot: Any, home: Path) -> None:
+    store = PresetStore(app_paths(home))
+    store.save(Preset(name="identify default", parameters={}))
+    store.save(Preset(name="track page", parameters={"resource": "track", "operation": "page"}))
+    listed(window, qtbot, 2)
+    panel = window.presets_panel
+    tips = {panel.list.item(row).text(): panel.list.item(row).toolTip() for row in range(2)}
+    assert tips["identify default"].splitlines()[0] == "create:identify"
+    assert tips["track page"].splitlines()[0] == "page:track"
+
+
+def test_presets_loaded_preset_selected(window: Any, qtbot: Any, home: Path) -> None:
+    save(home, "alpha", 1_700_000_000)
+    save(home, "beta", 1_700_000_000)
+    listed(window, qtbot, 2)
+    window.presets_panel.load("beta")
+    qtbot.waitUntil(lambda: window.presets_panel.current_name == "beta", timeout=5000)
+    assert window.presets_panel.list.currentItem().text() == "beta"
+    assert window.presets_panel.delete_button.isEnabled()

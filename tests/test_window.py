@@ -634,6 +634,7 @@ def test_window_state_restored(qtbot: Any, home: Path) -> None:
     qtbot.waitUntil(lambda: second.presets_panel.current_name == "remember me", timeout=5000)
     assert second.endpoint.endpoint() == "http://127.0.0.1:9/v1"
     assert second.presets_panel.sort_order == "changed"
+    assert second.presets_panel.list.currentItem().text() == "remember me"
     assert (second.width(), second.height()) == size
     assert second.splitter.sizes() == sizes
     assert second.windowTitle() == "remember me – Segment GUI"

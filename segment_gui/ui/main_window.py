@@ -248,6 +248,9 @@ class MainWindow(QMainWindow):
         self.presets_panel.listed.connect(self._on_presets_listed)
         self.presets_panel.saved.connect(self._remember_baseline)
         self.presets_panel.before_switch = lambda: self.confirm_discard("load another preset")
+        self.presets_panel.describe = lambda preset: self._subtitle_renderer.render(
+            resolve_parameters(self.spec, preset.parameters)
+        )
         self.presets_panel.message.connect(self.notify)
 
         middle = QWidget(splitter)

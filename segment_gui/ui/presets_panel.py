@@ -131,6 +131,8 @@ class PresetsPanel(QWidget):
         self.snapshot = snapshot
         # Asked before another preset replaces the form; returns False to keep the form.
         self.before_switch: Callable[[], bool] | None = None
+        # Names a preset's call in its tooltip, as the window's subtitle does.
+        self.describe: Callable[[Preset], str] | None = None
         self._current_name: str | None = None
         self._presets: dict[str, Preset] = {}
         self._select_after_fill: str | None = None
@@ -167,6 +169,11 @@ class PresetsPanel(QWidget):
         self.empty_label = QLabel(EMPTY_TEXT, self)
         self.empty_label.setWordWrap(True)
         layout.addWidget(self.empty_label)
+        self.no_match_label = QLabel(self)
+        self.no_match_label.setObjectName("presetNoMatch")
+        self.no_match_label.setWordWrap(True)
+        self.no_match_label.setVisible(False)
+        layout.addWidget(self.no_match_label)
         self.problems_label = QLabel(self)
         self.problems_label.setObjectName("presetProblems")
         self.problems_label.setWordWrap(True)
@@ -262,7 +269,8 @@ class PresetsPanel(QWidget):
             item.setData(NOTE_ROLE, note)
             if note:
                 item.setData(Qt.ItemDataRole.AccessibleDescriptionRole, note)
-            item.setToolTip(_tooltip(preset))
+            call = self.describe(preset) if self.describe is not None else ""
+            item.setToolTip(_tooltip(preset, call))
             if preset.name == select:
                 self.list.setCurrentItem(item)
         self._apply_filter()
@@ -272,11 +280,24 @@ class PresetsPanel(QWidget):
         return [self.list.item(row).text() for row in range(self.list.count())]
 
     def _apply_filter(self) -> None:
+        """Hide presets whose name and note lack the filter text; a hidden one is unselected."""
         needle = self.filter_edit.text().casefold()
+        shown = 0
         for row in range(self.list.count()):
             item = self.list.item(row)
             searched = f"{item.text()}\n{item.data(NOTE_ROLE) or ''}".casefold()
             item.setHidden(needle not in searched)
+            shown += not item.isHidden()
+        current = self.list.currentItem()
+        if current is not None and current.isHidden():
+            # Load and Delete act on the selection, so it must be a preset the user can see.
+            self.list.setCurrentRow(-1)
+        no_match = bool(needle) and self.list.count() > 0 and shown == 0
+        self.no_match_label.setText(
+            f"No preset name or note contains {self.filter_edit.text()!r}." if no_match else ""
+        )
+        self.no_match_label.setVisible(no_match)
+        self._update_buttons()
 
     def _selected_name(self) -> str | None:
         item = self.list.currentItem()
@@ -304,7 +325,16 @@ class PresetsPanel(QWidget):
         # are the ones left in the status bar.
         self.message.emit(f"Loaded preset {preset.name!r}")
         self.current_name = preset.name
+        self.select(preset.name)
         self.preset_loaded.emit(preset)
+
+    def select(self, name: str) -> None:
+        """Make `name` the selected row, when it is listed and not filtered out."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.text() == name and not item.isHidden():
+                self.list.setCurrentItem(item)
+                return
 
     def _on_item_activated(self, item: QListWidgetItem) -> None:
         self.load(item.text())
@@ -411,10 +441,8 @@ class PresetsPanel(QWidget):
         self.message.emit(str(error))
 
 
-def _tooltip(preset: Preset) -> str:
-    resource = preset.parameters.get("resource", "")
-    operation = preset.parameters.get("operation", "")
-    lines = [f"{resource}:{operation}"]
+def _tooltip(preset: Preset, call: str) -> str:
+    lines = [call] if call else []
     if preset.modified is not None:
         changed = time.strftime("%Y-%m-%d %H:%M", time.localtime(preset.modified))
         lines.append(f"Last changed {changed}")
