@@ -600,7 +600,9 @@ def test_window_response_raw_and_save(window: Any, qtbot: Any, tmp_path: Path) -
     target = tmp_path / "body.json"
     view.save_body(target)
     assert target.read_bytes() == window.last_response.body
-    assert view.status_label.text().startswith("Saved ")
+    status_lines = view.status_label.text().splitlines()
+    assert status_lines[0].startswith("200 OK · ")
+    assert status_lines[-1] == f"Saved {len(target.read_bytes()):,} bytes to {target}"
 
 
 def test_window_ctrl_p_focuses_filter(window: Any, qtbot: Any) -> None:

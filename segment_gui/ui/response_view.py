@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segment_gui.transport import Response, SendError, SentRequest
+from segment_gui.transport import Response, SendCancelled, SendError, SentRequest
 from segment_gui.ui.icons import icon
 from segment_gui.ui.json_view import JsonView, monospace_font
 
@@ -64,6 +64,8 @@ class ResponseView(QWidget):
         self.tabs = QTabWidget(self)
         self._raw_text = ""
         self._body_bytes = b""
+        # The status line of the response shown, kept when a note is added under it.
+        self._status_text = ""
         body_page = QWidget(self)
         body_layout = QVBoxLayout(body_page)
         body_layout.setContentsMargins(0, 0, 0, 0)
@@ -75,7 +77,7 @@ class ResponseView(QWidget):
         self.pretty_box.toggled.connect(self._render_body)
         self.find_edit = QLineEdit(body_page)
         self.find_edit.setObjectName("responseFind")
-        self.find_edit.setPlaceholderText("Find in body (Ctrl+F)")
+        self.find_edit.setPlaceholderText("Find (Ctrl+F)")
         self.find_edit.setClearButtonEnabled(True)
         self.find_edit.addAction(icon("find"), QLineEdit.ActionPosition.LeadingPosition)
         self.find_edit.textChanged.connect(lambda _text: self.find_text(forward=True, restart=True))
@@ -186,12 +188,17 @@ class ResponseView(QWidget):
         try:
             path.write_bytes(self._body_bytes)
         except OSError as error:
-            self.status_label.setText(f"Cannot save the body to {path}: {error.strerror}")
+            self._show_note(f"Cannot save the body to {path}: {error.strerror}")
             return
-        self.status_label.setText(f"Saved {len(self._body_bytes):,} bytes to {path}")
+        self._show_note(f"Saved {len(self._body_bytes):,} bytes to {path}")
+
+    def _show_note(self, note: str) -> None:
+        """Show `note` under the response's status line, keeping that line."""
+        self.status_label.setText(f"{self._status_text}\n{note}" if self._status_text else note)
 
     def show_pending(self, url: str) -> None:
         self.status_label.setText(f"Sending to {url} …")
+        self._status_text = ""
         self._raw_text = ""
         self._body_bytes = b""
         self.save_button.setEnabled(False)
@@ -222,6 +229,7 @@ class ResponseView(QWidget):
         self._render_body()
         if notes:
             self.status_label.setText(self.status_label.text() + "\n" + "\n".join(notes))
+        self._status_text = self.status_label.text()
         self.headers_table.setRowCount(len(response.headers))
         for row, (name, value) in enumerate(response.headers):
             self.headers_table.setItem(row, 0, QTableWidgetItem(name))
@@ -231,7 +239,9 @@ class ResponseView(QWidget):
         self.tabs.setCurrentIndex(0)
 
     def show_error(self, error: Exception) -> None:
-        self.status_label.setText(f"Failed: {error}")
+        label = "Cancelled" if isinstance(error, SendCancelled) else "Failed"
+        self.status_label.setText(f"{label}: {error}")
+        self._status_text = ""
         self._raw_text = ""
         self._body_bytes = b""
         self.save_button.setEnabled(False)
