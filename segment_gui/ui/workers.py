@@ -33,9 +33,18 @@ class Task(QRunnable):
             result = self.function()
         except Exception as error:  # noqa: BLE001 - delivered to the GUI thread, which reports it
             logger.debug("Background task failed", exc_info=True)
-            self.signals.failed.emit(error)
+            self._deliver(self.signals.failed, error)
             return
-        self.signals.finished.emit(result)
+        self._deliver(self.signals.finished, result)
+
+    @staticmethod
+    def _deliver(signal: Any, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:
+            # The window closed while the task ran and its signals object is gone. The work
+            # itself (a save, say) is complete; only the report of it has no receiver.
+            logger.debug("Task outcome dropped: its receiver was deleted")
 
 
 class TaskRunner(QObject):
