@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -47,10 +48,8 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
-from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
-from segment_gui.expressions import ExpressionEngine, is_expression, shared_engine
+from segment_gui.expressions import is_expression, shared_engine
 from segment_gui.history import History, HistoryEntry
-from segment_gui.items import ItemsError, check_pin_size
 from segment_gui.model import (
     Preset,
     check_types,
@@ -71,10 +70,15 @@ from segment_gui.payload import (
     field_label,
     new_message_id,
 )
-from segment_gui.runs import RunReport, RunSettings, run_items
-from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
-from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
+from segment_gui.storage import (
+    COLOR_SCHEMES,
+    AppPaths,
+    Config,
+    CredentialRecord,
+    PresetStore,
+    app_paths,
+)
 from segment_gui.subtitle import SubtitleRenderer
 from segment_gui.transport import (
     SANDBOX,
@@ -89,30 +93,35 @@ from segment_gui.transport import (
 )
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
-from segment_gui.ui.history_panel import HistoryPanel
 from segment_gui.ui.icons import icon
-from segment_gui.ui.inbox import InboxView, SandboxBridge
-from segment_gui.ui.input_panel import InputPanel
 from segment_gui.ui.json_view import JsonView
 from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
-from segment_gui.ui.response_view import ResponseView
-from segment_gui.ui.run_panel import RunPanel
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
 from segment_gui.ui.workers import TaskRunner
 
-# Imported where used, to keep them out of start-up: the n8n workflow code and the dialogs.
+# Imported where used, to keep them out of start-up: the n8n workflow code, the dialogs, the
+# tabs that the first frame does not show, the run code and the sandbox collector.
 if TYPE_CHECKING:
     from segment_gui.n8n_workflow import ImportReport, WorkflowImport
+    from segment_gui.runs import RunReport
+    from segment_gui.sandbox import ReceivedMessage, SandboxCollector
     from segment_gui.ui.credentials_dialog import CredentialsDialog
+    from segment_gui.ui.history_panel import HistoryPanel
+    from segment_gui.ui.inbox import InboxView, SandboxBridge
+    from segment_gui.ui.input_panel import InputPanel
+    from segment_gui.ui.response_view import ResponseView
+    from segment_gui.ui.run_panel import RunPanel
 
 logger = logging.getLogger(__name__)
 
 NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
 PREVIEW_TIMEOUT_MS = 100
+# How long a caller that needs the sandbox's URL at once waits for a start in progress.
+SANDBOX_START_WAIT_SECONDS = 10.0
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
 # Icons of menu actions, by action text (the SVG files in resources/icons/).
 ACTION_ICONS = {
@@ -147,7 +156,14 @@ class MainWindow(QMainWindow):
             self.runner, self.credential_store, self.history, self
         )
         self.sandbox: SandboxCollector | None = None
-        self.sandbox_bridge = SandboxBridge(self)
+        self._sandbox_bridge: SandboxBridge | None = None
+        self._sandbox_start: _SandboxStart | None = None
+        # Actions (a send, a run) waiting for the sandbox start in progress; each is called
+        # with True once the sandbox runs, or with False when it failed or was cancelled.
+        self._sandbox_waiters: list[Callable[[bool], None]] = []
+        # Messages the sandbox received while the Sandbox inbox tab was not built yet.
+        self._inbox_backlog: list[ReceivedMessage] = []
+        self._painted = False
         self.anonymous_id = str(uuid.uuid4())
         self.message_id = new_message_id()
         self.last_response: Response | None = None
@@ -165,32 +181,34 @@ class MainWindow(QMainWindow):
             lambda template, values: shared_engine().render_subtitle(template, values),
         )
 
+        self.window_state = QSettings(
+            str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
+        )
+        # Before any widget is built, so the first frame already has the saved scheme.
+        self._apply_saved_scheme()
+
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.resize(1360, 820)
         self._build_widgets()
         self._build_menus()
-        self.sandbox_bridge.received.connect(self._on_sandbox_received)
 
-        self.send_controller.started.connect(self.response_view.show_pending)
+        self.send_controller.started.connect(lambda url: self.response_view.show_pending(url))
         self.send_controller.progress.connect(self._on_send_progress)
         self.send_controller.finished.connect(self._on_send_finished)
         self.send_controller.failed.connect(self._on_send_failed)
-        self.send_controller.recorded.connect(self.history_panel.add)
+        self.send_controller.recorded.connect(self._on_send_recorded)
 
         self.presets_panel.refresh()
-        self.history_panel.refresh()
         self._refresh_credentials()
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
         )
-        self.window_state = QSettings(
-            str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
-        )
         self.endpoint.set_endpoint(SANDBOX)
         self._restore_state()
         self._on_form_changed()
+        self._first_paint_watch = _FirstPaintWatch(self, self._on_first_paint)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -283,28 +301,18 @@ class MainWindow(QMainWindow):
         self.form_tabs = QTabWidget(middle)
         self.form = GeneratedForm(self.spec.properties)
         self.form.setObjectName("parametersForm")
-        self.settings_form = GeneratedForm(self.spec.settings, allow_expressions=False)
-        self.settings_form.setObjectName("settingsForm")
         self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
-        settings_page = QWidget(middle)
-        settings_layout = QVBoxLayout(settings_page)
-        settings_note = QLabel(
-            "These are n8n's node settings. They are saved with the preset and exported to n8n. "
-            "Send and Run use Retry On Fail and Max. Tries; the first retry waits Wait Between "
-            "Tries, and each later one about twice as long (with ±50 % jitter). Execute Once, "
-            "On Error and Always Output Data apply to runs over input items.",
-            settings_page,
-        )
-        settings_note.setWordWrap(True)
-        settings_layout.addWidget(settings_note)
-        settings_layout.addWidget(self.settings_form, 1)
-        self.form_tabs.addTab(_scrolling(settings_page, middle), "Settings")
+        # Tabs that the first frame does not show are built when first shown or used.
+        self._lazy_pages: dict[str, _LazyPage] = {}
+        # The node settings while the Settings tab is not built: the values it would hold.
+        self._settings_values: dict[str, Any] = {}
+        self._settings_form: GeneratedForm | None = None
+        self.form_tabs.addTab(self._lazy_page("settings", self._build_settings_page), "Settings")
+        self.form_tabs.currentChanged.connect(lambda index: self._build_tab(self.form_tabs, index))
         middle_layout.addWidget(self.form_tabs, 1)
         self.form.values_changed.connect(self._on_form_changed)
-        self.settings_form.values_changed.connect(self._on_form_changed)
         self.form_history = FormHistory(self)
         self.form_history.track(self.form, self.spec.properties)
-        self.form_history.track(self.settings_form, self.spec.settings)
 
         self.result_tabs = QTabWidget(splitter)
         preview = QWidget(self.result_tabs)
@@ -333,28 +341,15 @@ class MainWindow(QMainWindow):
         preview_layout.addLayout(preview_tools)
         self.preview = JsonView(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
-        self.response_view = ResponseView(self.result_tabs)
-        self.inbox = InboxView(self.result_tabs)
-        self.inbox.clear_requested.connect(self._on_inbox_clear_requested)
-        self.result_tabs.addTab(preview, "Preview")
-        self.result_tabs.addTab(self.response_view, "Response")
-        self.result_tabs.addTab(self.inbox, "Sandbox inbox")
-        self.history_panel = HistoryPanel(self.history, self.runner, self.result_tabs)
-        self.history_panel.resend_requested.connect(self.resend)
-        self.history_panel.open_requested.connect(self.open_history_entry)
-        self.history_panel.message.connect(self.notify)
-        self.result_tabs.addTab(self.history_panel, "History")
-        self.input_panel = InputPanel(self.runner, self.result_tabs)
-        self.input_panel.items_changed.connect(self._on_form_changed)
-        self.input_panel.selected_changed.connect(lambda _index: self._on_form_changed())
-        self.input_panel.message.connect(self.notify)
-        self.run_panel = RunPanel(self.runner, self.result_tabs)
-        self.run_panel.run_requested.connect(self.run_all)
-        self.run_panel.finished.connect(self._on_run_finished)
-        self.run_panel.failed.connect(lambda error: self.notify(f"Run failed: {error}"))
-        self.result_tabs.insertTab(0, self.input_panel, "Input")
-        self.result_tabs.addTab(self.run_panel, "Run")
-        self.result_tabs.setCurrentIndex(1)
+        tabs = self.result_tabs
+        tabs.addTab(self._lazy_page("input", self._build_input_panel), "Input")
+        tabs.addTab(preview, "Preview")
+        tabs.addTab(self._lazy_page("response", self._build_response_view), "Response")
+        tabs.addTab(self._lazy_page("inbox", self._build_inbox), "Sandbox inbox")
+        tabs.addTab(self._lazy_page("history", self._build_history_panel), "History")
+        tabs.addTab(self._lazy_page("run", self._build_run_panel), "Run")
+        tabs.setCurrentIndex(1)
+        tabs.currentChanged.connect(lambda index: self._build_tab(tabs, index))
 
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -365,6 +360,131 @@ class MainWindow(QMainWindow):
 
         self.credential_combo.currentIndexChanged.connect(self._on_credential_changed)
         self.endpoint.endpoint_changed.connect(self._on_endpoint_changed)
+
+    # -- tabs built when first needed -----------------------------------------------------
+
+    def _lazy_page(self, key: str, build: Callable[[QWidget], QWidget]) -> _LazyPage:
+        page = _LazyPage(build)
+        self._lazy_pages[key] = page
+        return page
+
+    def _build_tab(self, tabs: QTabWidget, index: int) -> None:
+        page = tabs.widget(index)
+        if isinstance(page, _LazyPage):
+            page.content()
+
+    def _built(self, key: str) -> QWidget | None:
+        """Return the content of a lazily built tab, or None while it is not built."""
+        return self._lazy_pages[key].built
+
+    def _show_tab(self, key: str) -> None:
+        page = self._lazy_pages[key]
+        page.content()
+        self.result_tabs.setCurrentWidget(page)
+
+    @property
+    def settings_form(self) -> GeneratedForm:
+        """The form of the node settings on the Settings tab."""
+        self._lazy_pages["settings"].content()
+        assert self._settings_form is not None  # set by _build_settings_page
+        return self._settings_form
+
+    @property
+    def input_panel(self) -> InputPanel:
+        return cast("InputPanel", self._lazy_pages["input"].content())
+
+    @property
+    def response_view(self) -> ResponseView:
+        return cast("ResponseView", self._lazy_pages["response"].content())
+
+    @property
+    def inbox(self) -> InboxView:
+        return cast("InboxView", self._lazy_pages["inbox"].content())
+
+    @property
+    def history_panel(self) -> HistoryPanel:
+        return cast("HistoryPanel", self._lazy_pages["history"].content())
+
+    @property
+    def run_panel(self) -> RunPanel:
+        return cast("RunPanel", self._lazy_pages["run"].content())
+
+    @property
+    def sandbox_bridge(self) -> SandboxBridge:
+        """Carries the sandbox's messages from its server thread to the GUI thread."""
+        if self._sandbox_bridge is None:
+            from segment_gui.ui.inbox import SandboxBridge
+
+            self._sandbox_bridge = SandboxBridge(self)
+            self._sandbox_bridge.received.connect(self._on_sandbox_received)
+        return self._sandbox_bridge
+
+    def _build_settings_page(self, parent: QWidget) -> QWidget:
+        settings_page = QWidget()
+        settings_layout = QVBoxLayout(settings_page)
+        settings_note = QLabel(
+            "These are n8n's node settings. They are saved with the preset and exported to n8n. "
+            "Send and Run use Retry On Fail and Max. Tries; the first retry waits Wait Between "
+            "Tries, and each later one about twice as long (with ±50 % jitter). Execute Once, "
+            "On Error and Always Output Data apply to runs over input items.",
+            settings_page,
+        )
+        settings_note.setWordWrap(True)
+        settings_layout.addWidget(settings_note)
+        settings_form = GeneratedForm(self.spec.settings, allow_expressions=False)
+        settings_form.setObjectName("settingsForm")
+        if self._settings_values:
+            settings_form.set_values(self._settings_values)
+        settings_layout.addWidget(settings_form, 1)
+        settings_form.values_changed.connect(self._on_form_changed)
+        self.form_history.track(settings_form, self.spec.settings)
+        self._settings_form = settings_form
+        return _scrolling(settings_page, parent)
+
+    def _build_input_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.input_panel import InputPanel
+
+        panel = InputPanel(self.runner, parent)
+        panel.items_changed.connect(self._on_form_changed)
+        panel.selected_changed.connect(lambda _index: self._on_form_changed())
+        panel.message.connect(self.notify)
+        return panel
+
+    def _build_response_view(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.response_view import ResponseView
+
+        return ResponseView(parent)
+
+    def _build_inbox(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.inbox import InboxView
+
+        inbox = InboxView(parent)
+        inbox.clear_requested.connect(self._on_inbox_clear_requested)
+        if self.sandbox is not None:
+            inbox.set_base_url(self.sandbox.base_url)
+        backlog, self._inbox_backlog = self._inbox_backlog, []
+        for message in backlog:
+            inbox.add_message(message)
+        return inbox
+
+    def _build_history_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.history_panel import HistoryPanel
+
+        panel = HistoryPanel(self.history, self.runner, parent)
+        panel.resend_requested.connect(self.resend)
+        panel.open_requested.connect(self.open_history_entry)
+        panel.message.connect(self.notify)
+        panel.refresh()
+        return panel
+
+    def _build_run_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.run_panel import RunPanel
+
+        panel = RunPanel(self.runner, parent)
+        panel.run_requested.connect(self.run_all)
+        panel.finished.connect(self._on_run_finished)
+        panel.failed.connect(lambda error: self.notify(f"Run failed: {error}"))
+        return panel
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -443,7 +563,16 @@ class MainWindow(QMainWindow):
         return resolve_parameters(self.spec, self.form.values())
 
     def settings(self) -> dict[str, Any]:
-        return resolve_settings(self.spec, self.settings_form.values())
+        form = self._settings_form
+        return resolve_settings(
+            self.spec, form.values() if form is not None else self._settings_values
+        )
+
+    def _set_settings_values(self, values: dict[str, Any]) -> None:
+        if self._settings_form is None:
+            self._settings_values = dict(values)
+        else:
+            self._settings_form.set_values(values)
 
     def body_mode(self) -> str:
         return str(self.body_mode_combo.currentData())
@@ -475,10 +604,12 @@ class MainWindow(QMainWindow):
         if not fields and not _holds_expression(values):
             return values, {}
         engine = shared_engine()
+        # Without the Input tab there is no input: one empty item, as in n8n.
+        panel = cast("InputPanel | None", self._built("input"))
         resolved, errors = engine.resolve(
             values,
-            item=self.input_panel.selected_item(),
-            item_index=self.input_panel.selected_index(),
+            item=panel.selected_item() if panel is not None else {},
+            item_index=panel.selected_index() if panel is not None else 0,
             timeout_ms=PREVIEW_TIMEOUT_MS,
         )
         for leaf in fields:
@@ -599,7 +730,7 @@ class MainWindow(QMainWindow):
             return
         self.body_mode_combo.setCurrentIndex(0)
         self.form.set_values({})
-        self.settings_form.set_values({})
+        self._set_settings_values({})
         self.presets_panel.current_name = None
         self.anonymous_id = str(uuid.uuid4())
         self.form_history.reset()
@@ -621,9 +752,12 @@ class MainWindow(QMainWindow):
 
     def _items_to_pin(self) -> list[dict[str, Any]] | None:
         """Input items to save with a preset, or None (with a note) when they are too large."""
-        if not self.input_panel.has_input():
+        from segment_gui.items import ItemsError, check_pin_size
+
+        panel = cast("InputPanel | None", self._built("input"))
+        if panel is None or not panel.has_input():
             return None
-        items = self.input_panel.items()
+        items = panel.items()
         try:
             check_pin_size(items)
         except ItemsError as error:
@@ -714,9 +848,10 @@ class MainWindow(QMainWindow):
         self.body_mode_combo.setCurrentIndex(
             max(0, self.body_mode_combo.findData(preset.body_mode))
         )
-        self.input_panel.set_items(preset.items, "the preset")
+        if preset.items is not None or self._built("input") is not None:
+            self.input_panel.set_items(preset.items, "the preset")
         self.form.set_values(parameters)
-        self.settings_form.set_values(resolve_settings(self.spec, settings))
+        self._set_settings_values(resolve_settings(self.spec, settings))
         if preset.credential:
             index = self.credential_combo.findData(preset.credential)
             if index < 0:
@@ -804,13 +939,20 @@ class MainWindow(QMainWindow):
 
     def copy_as_curl(self, include_key: bool, write_key: str | None = None) -> str:
         """Put a curl command for the current message on the clipboard; returns it."""
+        from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
+
         composition = self.compose()
         if not composition.sendable or composition.message is None:
             self.notify(
                 "Cannot copy as curl: " + "; ".join(describe(p) for p in composition.errors())
             )
             return ""
-        base_url = self._target_text()
+        # The command names the sandbox's real port, so the sandbox is started (or its start in
+        # progress waited for) here.
+        try:
+            base_url = self._base_url(start_sandbox=True)
+        except EndpointError:
+            base_url = "{endpoint}"
         command = curl_command(base_url, composition.message, write_key, include_key=include_key)
         QGuiApplication.clipboard().setText(command)
         # Segment drops a second message with the same messageId, so each copy gets its own.
@@ -886,8 +1028,9 @@ class MainWindow(QMainWindow):
         self._on_form_changed()
 
     def _on_endpoint_changed(self) -> None:
-        if self.endpoint.endpoint() == SANDBOX:
-            self._ensure_sandbox()
+        # Before the first paint, _on_first_paint starts it.
+        if self.endpoint.endpoint() == SANDBOX and self._painted:
+            self._start_sandbox()
         self._on_form_changed()
 
     def open_credentials_dialog(self) -> CredentialsDialog:
@@ -901,19 +1044,88 @@ class MainWindow(QMainWindow):
 
     # -- sandbox --------------------------------------------------------------------------
 
+    def _on_first_paint(self) -> None:
+        """Start the work that the first frame does not need, once it is on screen."""
+        self._painted = True
+        if self.endpoint.endpoint() == SANDBOX:
+            self._start_sandbox()
+
+    def _start_sandbox(self) -> None:
+        """Start the sandbox collector on a worker thread unless it runs or is starting."""
+        if self.sandbox is not None or self._sandbox_start is not None:
+            return
+        starting = _SandboxStart(self.sandbox_bridge.post)
+        self._sandbox_start = starting
+        self.runner.start(starting.run, lambda _result: self._adopt_sandbox(), self._adopt_sandbox)
+
+    def _adopt_sandbox(self, error: Exception | None = None) -> None:
+        """Take over the collector of a finished start, then run the actions waiting for it.
+
+        `error` is an exception that the start raised other than OSError.
+        """
+        starting, self._sandbox_start = self._sandbox_start, None
+        if starting is None:
+            return
+        waiters, self._sandbox_waiters = self._sandbox_waiters, []
+        ready = starting.collector is not None
+        if starting.collector is None:
+            reason = starting.error or error
+            what = "; nothing was sent" if waiters else ""
+            self.notify(f"The local sandbox did not start: {reason}{what}")
+        else:
+            self._use_sandbox(starting.collector)
+        for action in waiters:
+            action(ready)
+
+    def _use_sandbox(self, collector: SandboxCollector) -> None:
+        self.sandbox = collector
+        inbox = cast("InboxView | None", self._built("inbox"))
+        if inbox is not None:
+            inbox.set_base_url(collector.base_url)
+        logger.info("Started the local sandbox at %s", collector.base_url)
+        # The preview's status line names the sandbox's port, known only now.
+        self._on_form_changed()
+
+    def _sandbox_pending(self, endpoint: str) -> bool:
+        return endpoint == SANDBOX and self.sandbox is None
+
+    def _wait_for_sandbox(self, action: Callable[[bool], None], what: str) -> None:
+        """Start the sandbox unless it is starting, and call `action` when that has finished."""
+        self._sandbox_waiters.append(action)
+        self._start_sandbox()
+        self.notify(f"Starting the local sandbox; the {what} goes out once it is ready")
+
+    def _cancel_sandbox_waiters(self) -> bool:
+        waiters, self._sandbox_waiters = self._sandbox_waiters, []
+        for action in waiters:
+            action(False)
+        return bool(waiters)
+
     def _ensure_sandbox(self) -> str:
+        """Return the sandbox's URL, starting it (or waiting for its start) on this thread."""
+        starting = self._sandbox_start
+        if self.sandbox is None and starting is not None:
+            starting.done.wait(SANDBOX_START_WAIT_SECONDS)
+            if starting.done.is_set():
+                self._adopt_sandbox()
         if self.sandbox is None:
-            self.sandbox = SandboxCollector(on_message=self.sandbox_bridge.post)
-            self.sandbox.start()
-            self.inbox.set_base_url(self.sandbox.base_url)
-            logger.info("Started the local sandbox at %s", self.sandbox.base_url)
+            from segment_gui.sandbox import SandboxCollector
+
+            collector = SandboxCollector(on_message=self.sandbox_bridge.post)
+            collector.start()
+            self._use_sandbox(collector)
+        assert self.sandbox is not None
         return self.sandbox.base_url
 
     def sandbox_url(self) -> str:
         return self._ensure_sandbox()
 
     def _on_sandbox_received(self, message: ReceivedMessage) -> None:
-        self.inbox.add_message(message)
+        inbox = cast("InboxView | None", self._built("inbox"))
+        if inbox is None:
+            self._inbox_backlog.append(message)
+        else:
+            inbox.add_message(message)
 
     def _on_inbox_clear_requested(self) -> None:
         if self.sandbox is not None:
@@ -955,6 +1167,19 @@ class MainWindow(QMainWindow):
         composition = self.compose()
         if not composition.sendable:
             self.notify("Cannot send: " + "; ".join(describe(p) for p in composition.errors()))
+            return
+        if self._sandbox_pending(self.endpoint.endpoint()):
+            # Shown as sending from now on, so the user sees that the press was taken.
+            self._set_sending(True)
+
+            def resume(ready: bool) -> None:
+                self._set_sending(False)
+                if ready:
+                    self.send()
+                else:
+                    self.notify("Nothing was sent")
+
+            self._wait_for_sandbox(resume, "send")
             return
         target = self._send_target("send")
         if target is None:
@@ -1013,11 +1238,11 @@ class MainWindow(QMainWindow):
         if self.send_controller.busy():
             return
         self._set_sending(True)
-        self.result_tabs.setCurrentWidget(self.response_view)
+        self._show_tab("response")
         self.send_controller.start(job)
 
     def _on_find_triggered(self) -> None:
-        self.result_tabs.setCurrentWidget(self.response_view)
+        self._show_tab("response")
         self.response_view.focus_find()
 
     def _on_filter_presets_triggered(self) -> None:
@@ -1026,20 +1251,29 @@ class MainWindow(QMainWindow):
 
     def cancel_send(self) -> None:
         """Stop the send or run in flight (Esc)."""
+        run_panel = cast("RunPanel | None", self._built("run"))
         if self.send_controller.cancel():
             self.notify("Cancelling the send…")
-        elif self.run_panel.is_running():
-            self.run_panel.cancel()
+        elif self._cancel_sandbox_waiters():
+            self.notify("Cancelled the send that waited for the local sandbox")
+        elif run_panel is not None and run_panel.is_running():
+            run_panel.cancel()
             self.notify("Cancelling the run after the request in flight…")
 
     def resend(self, entry: HistoryEntry) -> None:
         """Send a history entry's body again to its endpoint, with a new messageId."""
+        # A send to the local sandbox goes to the sandbox running now; its port changes
+        # between sessions.
+        if self._sandbox_pending(entry.endpoint_setting):
+            self._wait_for_sandbox(lambda ready: self.resend(entry) if ready else None, "send")
+            return
+        if entry.endpoint_setting == SANDBOX:
+            base_url = self._ensure_sandbox()
+        else:
+            base_url = entry.endpoint
         body = dict(entry.request_body)
         if "messageId" in body:
             body["messageId"] = new_message_id()
-        # A send to the local sandbox goes to the sandbox running now; its port changes
-        # between sessions.
-        base_url = self._ensure_sandbox() if entry.endpoint_setting == SANDBOX else entry.endpoint
         job = SendJob(
             base_url=base_url,
             message=Message(entry.path, body),
@@ -1072,6 +1306,12 @@ class MainWindow(QMainWindow):
         self.presets_panel.current_name = None
         self.notify(f"Opened the send of {entry.time} as a new request")
 
+    def _on_send_recorded(self, entry: HistoryEntry) -> None:
+        # An unbuilt History tab reads the history file when it is first shown.
+        panel = cast("HistoryPanel | None", self._built("history"))
+        if panel is not None:
+            panel.add(entry)
+
     def _on_send_progress(self, text: str) -> None:
         self.response_view.show_progress(text)
         self.statusBar().showMessage(text, 10000)
@@ -1101,7 +1341,22 @@ class MainWindow(QMainWindow):
 
     def _on_preferences_loaded(self, preferences: dict[str, Any]) -> None:
         self.preferences = {**DEFAULT_PREFERENCES, **preferences}
-        scheme_controller().apply(str(self.preferences["colorScheme"]))
+        self._use_scheme(str(self.preferences["colorScheme"]))
+
+    def _apply_saved_scheme(self) -> None:
+        """Apply the color scheme mirrored into the window-state file by the last session.
+
+        The preferences themselves load on a worker thread, after the first paint.
+        """
+        scheme = self.window_state.value("colorScheme")
+        if isinstance(scheme, str) and scheme in COLOR_SCHEMES and scheme != "system":
+            scheme_controller().apply(scheme)
+
+    def _use_scheme(self, scheme: str) -> None:
+        """Apply `scheme` and mirror it into the window-state file for the next start."""
+        scheme_controller().apply(scheme)
+        if self.window_state.value("colorScheme") != scheme:
+            self.window_state.setValue("colorScheme", scheme)
 
     def _on_config_failed(self, error: Exception) -> None:
         self.notify(str(error))
@@ -1115,7 +1370,7 @@ class MainWindow(QMainWindow):
     def save_preferences(self, values: dict[str, Any]) -> None:
         self.preferences = {**self.preferences, **values}
         if "colorScheme" in values:
-            scheme_controller().apply(str(values["colorScheme"]))
+            self._use_scheme(str(values["colorScheme"]))
         config = self.config
         self.runner.start(
             lambda: config.set_preferences(values),
@@ -1130,8 +1385,14 @@ class MainWindow(QMainWindow):
 
     def run_all(self) -> None:
         """Send one message per input item, as n8n runs a node over its input."""
+        from segment_gui.expressions import ExpressionEngine
+        from segment_gui.runs import RunSettings, run_items
+
         if self.run_panel.is_running() or self.send_controller.busy():
             self.notify("A send or run is in progress; wait for it or cancel it")
+            return
+        if self._sandbox_pending(self.endpoint.endpoint()):
+            self._wait_for_sandbox(lambda ready: self.run_all() if ready else None, "run")
             return
         target = self._send_target("run")
         if target is None:
@@ -1164,7 +1425,7 @@ class MainWindow(QMainWindow):
             finally:
                 engine.close()
 
-        self.result_tabs.setCurrentWidget(self.run_panel)
+        self._show_tab("run")
         total = 1 if settings.execute_once else len(items)
         self.run_panel.start(work, total)
         self.cancel_action.setEnabled(True)
@@ -1273,8 +1534,13 @@ class MainWindow(QMainWindow):
             self.save_state()
             self._shut_down = True
         self.send_controller.cancel()
-        self.run_panel.cancel()
+        run_panel = cast("RunPanel | None", self._built("run"))
+        if run_panel is not None:
+            run_panel.cancel()
         self.runner.wait(5000)
+        starting, self._sandbox_start = self._sandbox_start, None
+        if starting is not None and starting.collector is not None:
+            starting.collector.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -1377,3 +1643,64 @@ def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setWidget(widget)
     return area
+
+
+class _LazyPage(QWidget):
+    """A tab page whose content widget is built the first time it is shown or used."""
+
+    def __init__(self, build: Callable[[QWidget], QWidget]) -> None:
+        super().__init__()
+        self._build = build
+        self.built: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def content(self) -> QWidget:
+        """Return the content widget, building it on the first call."""
+        if self.built is None:
+            self.built = self._build(self)
+            self._layout.addWidget(self.built)
+        return self.built
+
+
+class _FirstPaintWatch(QObject):
+    """Calls `callback` once, right after the first paint event of `window` is handled."""
+
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._window = window
+        self._callback = callback
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint:
+            self._window.removeEventFilter(self)
+            # A zero-delay timer runs after the paint pass has finished.
+            QTimer.singleShot(0, self._callback)
+        return False
+
+
+class _SandboxStart:
+    """Imports and starts a sandbox collector; `run` is meant for a worker thread.
+
+    `done` is set when `run` returns, with either `collector` or `error` set.
+    """
+
+    def __init__(self, on_message: Callable[[ReceivedMessage], None]) -> None:
+        self._on_message = on_message
+        self.done = threading.Event()
+        self.collector: SandboxCollector | None = None
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        try:
+            from segment_gui.sandbox import SandboxCollector
+
+            collector = SandboxCollector(on_message=self._on_message)
+            collector.start()
+            self.collector = collector
+        except OSError as error:
+            logger.warning("The local sandbox did not start: %s", error)
+            self.error = error
+        finally:
+            self.done.set()
