@@ -17,27 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QGuiApplication,
-    QKeySequence,
-    QResizeEvent,
-    QTextCursor,
-)
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -48,7 +36,6 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
-from segment_gui.expressions import is_expression, shared_engine
 from segment_gui.history import History, HistoryEntry
 from segment_gui.model import (
     Preset,
@@ -105,6 +92,10 @@ from segment_gui.ui.workers import TaskRunner
 # Imported where used, to keep them out of start-up: the n8n workflow code, the dialogs, the
 # tabs that the first frame does not show, the run code and the sandbox collector.
 if TYPE_CHECKING:
+    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from segment_gui.expressions import ExpressionEngine
     from segment_gui.n8n_workflow import ImportReport, WorkflowImport
     from segment_gui.runs import RunReport
     from segment_gui.sandbox import ReceivedMessage, SandboxCollector
@@ -178,7 +169,7 @@ class MainWindow(QMainWindow):
         # V8 starts only for a subtitle that the Python renderer does not cover.
         self._subtitle_renderer = SubtitleRenderer(
             self.spec.subtitle,
-            lambda template, values: shared_engine().render_subtitle(template, values),
+            lambda template, values: _shared_engine().render_subtitle(template, values),
         )
 
         self.window_state = QSettings(
@@ -603,7 +594,7 @@ class MainWindow(QMainWindow):
         fields = [f for f in self.form.leaf_fields() if f.is_expression()]
         if not fields and not _holds_expression(values):
             return values, {}
-        engine = shared_engine()
+        engine = _shared_engine()
         # Without the Input tab there is no input: one empty item, as in n8n.
         panel = cast("InputPanel | None", self._built("input"))
         resolved, errors = engine.resolve(
@@ -805,6 +796,8 @@ class MainWindow(QMainWindow):
 
         Save stores the form under the loaded preset's name first.
         """
+        from PySide6.QtWidgets import QMessageBox
+
         if not self.is_dirty():
             return True
         name = self.presets_panel.current_name
@@ -870,6 +863,8 @@ class MainWindow(QMainWindow):
     # -- n8n and curl --------------------------------------------------------------------
 
     def _on_import_file_triggered(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
         from segment_gui.n8n_workflow import read_workflow_file
 
         path, _filter = QFileDialog.getOpenFileName(
@@ -889,6 +884,8 @@ class MainWindow(QMainWindow):
 
     def import_workflow(self, parse: Callable[[], WorkflowImport], source: str) -> None:
         """Import the Segment nodes that `parse` finds as presets, on a worker thread."""
+        from PySide6.QtWidgets import QMessageBox
+
         from segment_gui.n8n_workflow import import_presets
 
         store = self.preset_store
@@ -965,6 +962,8 @@ class MainWindow(QMainWindow):
         return command
 
     def _on_copy_curl_with_key_triggered(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         credential = self.credential_combo.currentData() or None
         answer = QMessageBox.question(
             self,
@@ -1211,6 +1210,8 @@ class MainWindow(QMainWindow):
 
     def _dispatch(self, job: SendJob) -> None:
         """Start a send, after asking when a write key would travel unencrypted."""
+        from PySide6.QtWidgets import QMessageBox
+
         if job.credential and needs_insecure_confirmation(job.base_url):
             box = QMessageBox(
                 QMessageBox.Icon.Warning,
@@ -1551,7 +1552,14 @@ def _holds_expression(value: Any) -> bool:
         return any(_holds_expression(item) for item in value.values())
     if isinstance(value, list):
         return any(_holds_expression(item) for item in value)
-    return is_expression(value)
+    # The rule of segment_gui.expressions.is_expression, which loads only with the engine.
+    return isinstance(value, str) and value.startswith("=")
+
+
+def _shared_engine() -> ExpressionEngine:
+    from segment_gui.expressions import shared_engine
+
+    return shared_engine()
 
 
 def value_at(values: Any, path: str) -> Any:
