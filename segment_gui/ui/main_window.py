@@ -1668,6 +1668,9 @@ class _LazyPage(QWidget):
         if self.built is None:
             self.built = self._build(self)
             self._layout.addWidget(self.built)
+            if self.isVisible():
+                # A child added to a visible widget stays hidden until shown.
+                self.built.show()
         return self.built
 
 
