@@ -60,6 +60,7 @@ from segment_gui.payload import (
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import (
     COLOR_SCHEMES,
+    PREFERENCE_DEFAULTS,
     AppPaths,
     Config,
     CredentialRecord,
@@ -82,7 +83,6 @@ from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.icons import icon
 from segment_gui.ui.json_view import JsonView
-from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
@@ -103,6 +103,7 @@ if TYPE_CHECKING:
     from segment_gui.ui.history_panel import HistoryPanel
     from segment_gui.ui.inbox import InboxView, SandboxBridge
     from segment_gui.ui.input_panel import InputPanel
+    from segment_gui.ui.preferences_dialog import PreferencesDialog
     from segment_gui.ui.response_view import ResponseView
     from segment_gui.ui.run_panel import RunPanel
 
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.preset_store = PresetStore(self.paths)
         self.config = Config(self.paths)
         self.history = History(self.paths)
-        self.preferences: dict[str, Any] = dict(DEFAULT_PREFERENCES)
+        self.preferences: dict[str, Any] = dict(PREFERENCE_DEFAULTS)
         self.send_controller = SendController(
             self.runner, self.credential_store, self.history, self
         )
@@ -1341,7 +1342,7 @@ class MainWindow(QMainWindow):
     # -- preferences ----------------------------------------------------------------------
 
     def _on_preferences_loaded(self, preferences: dict[str, Any]) -> None:
-        self.preferences = {**DEFAULT_PREFERENCES, **preferences}
+        self.preferences = {**PREFERENCE_DEFAULTS, **preferences}
         self._use_scheme(str(self.preferences["colorScheme"]))
 
     def _apply_saved_scheme(self) -> None:
@@ -1363,6 +1364,8 @@ class MainWindow(QMainWindow):
         self.notify(str(error))
 
     def open_preferences(self) -> PreferencesDialog:
+        from segment_gui.ui.preferences_dialog import PreferencesDialog
+
         dialog = PreferencesDialog(self.preferences, self)
         dialog.saved.connect(self.save_preferences)
         dialog.open()
@@ -1591,6 +1594,9 @@ class _TextLine(QScrollArea):
         super().__init__(parent)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
+        # Top-aligned, so the text is in view even before the scroll area has resized the
+        # label, which can happen after the window's first paint.
+        self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setWidget(self.label)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
