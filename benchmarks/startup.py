@@ -7,10 +7,6 @@ and the resident memory (VmRSS) in one line, and the child exits. Both kinds of 
 same code, except that `app` builds its window as `segment-gui` does at start-up
 (`segment_gui.ui.app.create_main_window(home)`) and `bare` builds a QMainWindow with one QLabel.
 
-The children read compiled bytecode from a cache folder that the warm-up starts fill, as an
-installed package reads the `.pyc` files that pip wrote. Without it, with
-PYTHONDONTWRITEBYTECODE set, every `app` start would compile the app's modules from source.
-
 Child: `python -m benchmarks.startup app|bare`.
 """
 
@@ -69,24 +65,16 @@ def run_child_window(kind: str) -> int:
     return app.exec()
 
 
-def start_once(kind: str, bytecode_dir: str | None = None) -> tuple[float, int]:
-    """Start one child of `kind`; return (milliseconds from Popen to first paint, RSS bytes).
-
-    With `bytecode_dir`, the child reads and writes compiled bytecode there
-    (PYTHONPYCACHEPREFIX), even where the environment sets PYTHONDONTWRITEBYTECODE.
-    """
+def start_once(kind: str) -> tuple[float, int]:
+    """Start one child of `kind`; return (milliseconds from Popen to first paint, RSS bytes)."""
     with tempfile.TemporaryDirectory(prefix="segment-gui-bench-") as home:
-        environment = child_environment(home)
-        if bytecode_dir is not None:
-            environment.pop("PYTHONDONTWRITEBYTECODE", None)
-            environment["PYTHONPYCACHEPREFIX"] = bytecode_dir
         started_ns = time.monotonic_ns()
         process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.startup", kind],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=environment,
+            env=child_environment(home),
         )
         try:
             output, errors = process.communicate(timeout=CHILD_TIMEOUT_SECONDS)
@@ -106,22 +94,18 @@ def start_once(kind: str, bytecode_dir: str | None = None) -> tuple[float, int]:
 
 
 def measure(runs: int, warmup: bool = True) -> dict[str, Any]:
-    """Alternate app and bare starts `runs` times each, after one unrecorded start of each.
-
-    All starts share one bytecode cache, which the warm-up starts fill.
-    """
+    """Alternate app and bare starts `runs` times each, after one unrecorded start of each."""
+    if warmup:
+        for kind in KINDS:
+            start_once(kind)
     samples: dict[str, dict[str, list[float]]] = {
         kind: {"milliseconds": [], "rss_bytes": []} for kind in KINDS
     }
-    with tempfile.TemporaryDirectory(prefix="segment-gui-bytecode-") as bytecode_dir:
-        if warmup:
-            for kind in KINDS:
-                start_once(kind, bytecode_dir)
-        for _ in range(runs):
-            for kind in KINDS:
-                milliseconds, rss = start_once(kind, bytecode_dir)
-                samples[kind]["milliseconds"].append(milliseconds)
-                samples[kind]["rss_bytes"].append(rss)
+    for _ in range(runs):
+        for kind in KINDS:
+            milliseconds, rss = start_once(kind)
+            samples[kind]["milliseconds"].append(milliseconds)
+            samples[kind]["rss_bytes"].append(rss)
     return samples
 
 
