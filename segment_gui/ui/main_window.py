@@ -197,8 +197,11 @@ class MainWindow(QMainWindow):
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
         )
+        # One preview pass below, rather than one more per endpoint restored here.
+        self.endpoint.blockSignals(True)
         self.endpoint.set_endpoint(SANDBOX)
         self._restore_state()
+        self.endpoint.blockSignals(False)
         self._on_form_changed()
         self._first_paint_watch = _FirstPaintWatch(self, self._on_first_paint)
 
