@@ -150,8 +150,9 @@ class MainWindow(QMainWindow):
         self.sandbox: SandboxCollector | None = None
         self._sandbox_bridge: SandboxBridge | None = None
         self._sandbox_start: _SandboxStart | None = None
-        # Actions (a send, a run) waiting for the sandbox start in progress; each is called
-        # with True once the sandbox runs, or with False when it failed or was cancelled.
+        # Actions (a send, a run) waiting for the sandbox start in progress. Each is called
+        # with True once the sandbox runs, or with False when the start failed or Esc was
+        # pressed.
         self._sandbox_waiters: list[Callable[[bool], None]] = []
         # Messages the sandbox received while the Sandbox inbox tab was not built yet.
         self._inbox_backlog: list[ReceivedMessage] = []
@@ -1073,8 +1074,8 @@ class MainWindow(QMainWindow):
         ready = starting.collector is not None
         if starting.collector is None:
             reason = starting.error or error
-            what = "; nothing was sent" if waiters else ""
-            self.notify(f"The local sandbox did not start: {reason}{what}")
+            outcome = "; nothing was sent" if waiters else ""
+            self.notify(f"The local sandbox did not start: {reason}{outcome}")
         else:
             self._use_sandbox(starting.collector)
         for action in waiters:
@@ -1092,11 +1093,11 @@ class MainWindow(QMainWindow):
     def _sandbox_pending(self, endpoint: str) -> bool:
         return endpoint == SANDBOX and self.sandbox is None
 
-    def _wait_for_sandbox(self, action: Callable[[bool], None], what: str) -> None:
+    def _wait_for_sandbox(self, action: Callable[[bool], None], action_name: str) -> None:
         """Start the sandbox unless it is starting, and call `action` when that has finished."""
         self._sandbox_waiters.append(action)
         self._start_sandbox()
-        self.notify(f"Starting the local sandbox; the {what} goes out once it is ready")
+        self.notify(f"Starting the local sandbox; the {action_name} goes out once it is ready")
 
     def _cancel_sandbox_waiters(self) -> bool:
         waiters, self._sandbox_waiters = self._sandbox_waiters, []
@@ -1351,7 +1352,8 @@ class MainWindow(QMainWindow):
     def _apply_saved_scheme(self) -> None:
         """Apply the color scheme mirrored into the window-state file by the last session.
 
-        The preferences themselves load on a worker thread, after the first paint.
+        The preferences file itself is read on a worker thread, which may finish after the
+        first paint.
         """
         scheme = self.window_state.value("colorScheme")
         if isinstance(scheme, str) and scheme in COLOR_SCHEMES and scheme != "system":
