@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QTextCursor
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -84,16 +81,26 @@ from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.icons import icon
 from segment_gui.ui.json_view import JsonView
 from segment_gui.ui.presets_panel import PresetsPanel
+from segment_gui.ui.sandbox_start import SandboxStart
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
+from segment_gui.ui.window_widgets import (
+    FirstPaintWatch,
+    LazyPage,
+    TextLine,
+    replace_changed_text,
+    scrolling,
+)
 from segment_gui.ui.workers import TaskRunner
+
+# The name under which the status-line widget was defined here, still imported by tests.
+_TextLine = TextLine
 
 # Imported where used, to keep them out of start-up: the n8n workflow code, the dialogs, the
 # tabs that the first frame does not show, the run code and the sandbox collector.
 if TYPE_CHECKING:
-    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent
-    from PySide6.QtWidgets import QPlainTextEdit
+    from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 
     from segment_gui.expressions import ExpressionEngine
     from segment_gui.n8n_workflow import ImportReport, WorkflowImport
@@ -149,7 +156,7 @@ class MainWindow(QMainWindow):
         )
         self.sandbox: SandboxCollector | None = None
         self._sandbox_bridge: SandboxBridge | None = None
-        self._sandbox_start: _SandboxStart | None = None
+        self._sandbox_start: SandboxStart | None = None
         # Actions (a send, a run) waiting for the sandbox start in progress. Each is called
         # with True once the sandbox runs, or with False when the start failed or Esc was
         # pressed.
@@ -204,7 +211,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.endpoint.blockSignals(False)
         self._on_form_changed()
-        self._first_paint_watch = _FirstPaintWatch(self, self._on_first_paint)
+        self._first_paint_watch = FirstPaintWatch(self, self._on_first_paint)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -269,7 +276,7 @@ class MainWindow(QMainWindow):
         title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
         title.setObjectName("nodeTitle")
         middle_layout.addWidget(title)
-        self._subtitle_area = _TextLine(middle)
+        self._subtitle_area = TextLine(middle)
         self.subtitle_label = self._subtitle_area.label
         self.subtitle_label.setObjectName("subtitle")
         # Italic rather than disabled: Qt's disabled text colour is too faint to read.
@@ -297,9 +304,9 @@ class MainWindow(QMainWindow):
         self.form_tabs = QTabWidget(middle)
         self.form = GeneratedForm(self.spec.properties)
         self.form.setObjectName("parametersForm")
-        self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
+        self.form_tabs.addTab(scrolling(self.form, middle), "Parameters")
         # Tabs that the first frame does not show are built when first shown or used.
-        self._lazy_pages: dict[str, _LazyPage] = {}
+        self._lazy_pages: dict[str, LazyPage] = {}
         # The node settings while the Settings tab is not built: the values it would hold.
         self._settings_values: dict[str, Any] = {}
         self._settings_form: GeneratedForm | None = None
@@ -314,7 +321,7 @@ class MainWindow(QMainWindow):
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self._preview_status_area = _TextLine(preview)
+        self._preview_status_area = TextLine(preview)
         self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -359,14 +366,14 @@ class MainWindow(QMainWindow):
 
     # -- tabs built when first needed -----------------------------------------------------
 
-    def _lazy_page(self, key: str, build: Callable[[QWidget], QWidget]) -> _LazyPage:
-        page = _LazyPage(build)
+    def _lazy_page(self, key: str, build: Callable[[QWidget], QWidget]) -> LazyPage:
+        page = LazyPage(build)
         self._lazy_pages[key] = page
         return page
 
     def _build_tab(self, tabs: QTabWidget, index: int) -> None:
         page = tabs.widget(index)
-        if isinstance(page, _LazyPage):
+        if isinstance(page, LazyPage):
             page.content()
 
     def _built(self, key: str) -> QWidget | None:
@@ -435,7 +442,7 @@ class MainWindow(QMainWindow):
         settings_form.values_changed.connect(self._on_form_changed)
         self.form_history.track(settings_form, self.spec.settings)
         self._settings_form = settings_form
-        return _scrolling(settings_page, parent)
+        return scrolling(settings_page, parent)
 
     def _build_input_panel(self, parent: QWidget) -> QWidget:
         from segment_gui.ui.input_panel import InputPanel
@@ -1058,7 +1065,7 @@ class MainWindow(QMainWindow):
         """Start the sandbox collector on a worker thread unless it runs or is starting."""
         if self.sandbox is not None or self._sandbox_start is not None:
             return
-        starting = _SandboxStart(self.sandbox_bridge.post)
+        starting = SandboxStart(self.sandbox_bridge.post)
         self._sandbox_start = starting
         self.runner.start(starting.run, lambda _result: self._adopt_sandbox(), self._adopt_sandbox)
 
@@ -1585,144 +1592,3 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
-
-
-class _TextLine(QScrollArea):
-    """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
-
-    A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
-    event-loop pass, up to the main window. A scroll area does not pass that on, so here a new
-    text costs a layout of the whole window only when it changes the number of lines.
-    """
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        # Top-aligned, so the text is in view even before the scroll area has resized the
-        # label, which can happen after the window's first paint.
-        self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.setWidget(self.label)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFixedHeight(0)
-
-    def set_text(self, text: str) -> None:
-        self.label.setText(text)
-        self._fit()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
-        self.setFixedHeight(max(height, 0))
-
-
-def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
-    """Set the editor's text by replacing only the part that differs from its current text.
-
-    For a one-character edit in a long preview, Qt then lays out one block again instead of
-    the whole document, and the view keeps its scroll position.
-    """
-    current = editor.toPlainText()
-    if current == text:
-        return
-    start = _common_prefix_length(current, text)
-    tail = _common_prefix_length(current[start:][::-1], text[start:][::-1])
-    end_current, end_text = len(current) - tail, len(text) - tail
-    cursor = QTextCursor(editor.document())
-    # QTextDocument positions count UTF-16 code units, Python strings count code points.
-    cursor.setPosition(_utf16_length(current[:start]))
-    cursor.setPosition(_utf16_length(current[:end_current]), QTextCursor.MoveMode.KeepAnchor)
-    cursor.insertText(text[start:end_text])
-
-
-def _common_prefix_length(first: str, second: str) -> int:
-    """Return the length of the longest common prefix, by bisection on slice comparisons."""
-    low, high = 0, min(len(first), len(second))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if first[:middle] == second[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
-    area = QScrollArea(parent)
-    area.setWidgetResizable(True)
-    area.setWidget(widget)
-    return area
-
-
-class _LazyPage(QWidget):
-    """A tab page whose content widget is built the first time it is shown or used."""
-
-    def __init__(self, build: Callable[[QWidget], QWidget]) -> None:
-        super().__init__()
-        self._build = build
-        self.built: QWidget | None = None
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-
-    def content(self) -> QWidget:
-        """Return the content widget, building it on the first call."""
-        if self.built is None:
-            self.built = self._build(self)
-            self._layout.addWidget(self.built)
-            if self.isVisible():
-                # A child added to a visible widget stays hidden until shown.
-                self.built.show()
-        return self.built
-
-
-class _FirstPaintWatch(QObject):
-    """Calls `callback` once, right after the first paint event of `window` is handled."""
-
-    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
-        super().__init__(window)
-        self._window = window
-        self._callback = callback
-        window.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Paint:
-            self._window.removeEventFilter(self)
-            # A zero-delay timer runs after the paint pass has finished.
-            QTimer.singleShot(0, self._callback)
-        return False
-
-
-class _SandboxStart:
-    """Imports and starts a sandbox collector; `run` is meant for a worker thread.
-
-    `done` is set when `run` returns, with either `collector` or `error` set.
-    """
-
-    def __init__(self, on_message: Callable[[ReceivedMessage], None]) -> None:
-        self._on_message = on_message
-        self.done = threading.Event()
-        self.collector: SandboxCollector | None = None
-        self.error: OSError | None = None
-
-    def run(self) -> None:
-        try:
-            from segment_gui.sandbox import SandboxCollector
-
-            collector = SandboxCollector(on_message=self._on_message)
-            collector.start()
-            self.collector = collector
-        except OSError as error:
-            logger.warning("The local sandbox did not start: %s", error)
-            self.error = error
-        finally:
-            self.done.set()
