@@ -1,4 +1,4 @@
-"""Starting the sandbox collector on a worker thread, without importing it before then."""
+"""The sandbox collector's start on a worker thread, which keeps its imports out of start-up."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ logger = logging.getLogger(__name__)
 
 
 class SandboxStart:
-    """Imports and starts a sandbox collector; `run` is meant for a worker thread.
+    """The start of a sandbox collector, which imports the collector's module only then.
 
-    `done` is set when `run` returns, with either `collector` or `error` set.
+    `run` is meant for a worker thread. `done` is set when it returns, with either `collector`
+    or `error` set.
     """
 
     def __init__(self, on_message: Callable[[ReceivedMessage], None]) -> None:

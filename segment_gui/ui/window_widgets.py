@@ -115,7 +115,7 @@ class LazyPage(QWidget):
 
 
 class FirstPaintWatch(QObject):
-    """Calls `callback` once, right after the first paint event of `window` is handled."""
+    """A one-shot event filter that calls `callback` once the first paint of `window` is done."""
 
     def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
         super().__init__(window)
