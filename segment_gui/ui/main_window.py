@@ -81,7 +81,6 @@ from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.icons import icon
 from segment_gui.ui.json_view import JsonView
 from segment_gui.ui.presets_panel import PresetsPanel
-from segment_gui.ui.sandbox_start import SandboxStart
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
@@ -114,6 +113,7 @@ if TYPE_CHECKING:
     from segment_gui.ui.preferences_dialog import PreferencesDialog
     from segment_gui.ui.response_view import ResponseView
     from segment_gui.ui.run_panel import RunPanel
+    from segment_gui.ui.sandbox_start import SandboxStart
 
 logger = logging.getLogger(__name__)
 
@@ -941,6 +941,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         """Start the sandbox collector on a worker thread unless it runs or is starting."""
         if self.sandbox is not None or self._sandbox_start is not None:
             return
+        from segment_gui.ui.sandbox_start import SandboxStart
+
         starting = SandboxStart(self.sandbox_bridge.post)
         self._sandbox_start = starting
         self.runner.start(starting.run, lambda _result: self._adopt_sandbox(), self._adopt_sandbox)
