@@ -192,3 +192,13 @@ def test_dark_scheme_before_first_paint(qtbot: Any, home: Path) -> None:
         second.shutdown()
     finally:
         scheme_controller().apply("system")
+
+
+def test_no_sandbox_after_shutdown(window: Any, qtbot: Any) -> None:
+    window.show()
+    window._baseline = None
+    window.shutdown()
+    # The first paint and its zero-delay timer come after shutdown() here.
+    qtbot.wait(200)
+    assert window.sandbox is None
+    assert not window.runner.busy()

@@ -941,6 +941,9 @@ class MainWindow(WorkflowActions, QMainWindow):
         """Start the sandbox collector on a worker thread unless it runs or is starting."""
         if self.sandbox is not None or self._sandbox_start is not None:
             return
+        if getattr(self, "_shut_down", False):
+            # A first-paint timer or a queued action that fired after shutdown().
+            return
         from segment_gui.ui.sandbox_start import SandboxStart
 
         starting = SandboxStart(self.sandbox_bridge.post)
