@@ -173,7 +173,7 @@ def profile_stall(profiled: Profiled, size: int, samples: int) -> None:
         window.form.set_values(EXPRESSION_VALUES)
         window.input_panel.set_items(expression_items(size), "the profile")
         settler.settle()
-        combo = window.findChild(QComboBox, "runDelivery")
+        combo = window.run_panel.findChild(QComboBox, "runDelivery")
         combo.setCurrentIndex(combo.findData("batch"))
         profiled(lambda: run_with_heartbeat(window, 600))
     finally:

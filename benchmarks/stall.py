@@ -87,7 +87,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         window.form.set_values(EXPRESSION_VALUES)
         window.input_panel.set_items(expression_items(count), "the benchmark")
         settler.settle()
-        delivery_combo = window.findChild(QComboBox, "runDelivery")
+        delivery_combo = window.run_panel.findChild(QComboBox, "runDelivery")
         for delivery in config["deliveries"]:
             delivery_combo.setCurrentIndex(delivery_combo.findData(delivery))
             longest: list[float] = []

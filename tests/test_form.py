@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.subtitle import SubtitleRenderer
-from segment_gui.ui.main_window import _TextLine, replace_changed_text
+from segment_gui.ui.window_widgets import TextLine, replace_changed_text
 
 
 def choose(window: Any, resource: str, operation: str) -> None:
@@ -367,7 +367,7 @@ def test_status_line_fits_wrapped_text(qtbot: Any) -> None:
     page = QWidget()
     qtbot.addWidget(page)
     layout = QVBoxLayout(page)
-    status = _TextLine(page)
+    status = TextLine(page)
     layout.addWidget(status)
     layout.addStretch(1)
     page.resize(220, 400)

@@ -135,7 +135,7 @@ def test_run_over_items_to_sandbox(window: Any, qtbot: Any) -> None:
     paste_items(window, ITEMS)
     expression(window, "userId", "{{ $json.id }}")
     expression(window, "event", "{{ 'Plan ' + $json.plan }}")
-    window.findChild(QPushButton, "runStart").click()
+    window.run_panel.findChild(QPushButton, "runStart").click()
     qtbot.waitUntil(lambda: window.run_panel.report is not None, timeout=20000)
     report = window.run_panel.report
     assert report.sent() == [0, 1, 2]
@@ -149,7 +149,7 @@ def test_run_over_items_to_sandbox(window: Any, qtbot: Any) -> None:
 def test_run_batch_delivery(window: Any, qtbot: Any) -> None:
     paste_items(window, [{"id": f"u-{i}"} for i in range(50)])
     expression(window, "userId", "{{ $json.id }}")
-    combo = window.findChild(QComboBox, "runDelivery")
+    combo = window.run_panel.findChild(QComboBox, "runDelivery")
     combo.setCurrentIndex(combo.findData("batch"))
     window.run_all()
     qtbot.waitUntil(lambda: window.run_panel.report is not None, timeout=20000)
@@ -210,7 +210,7 @@ def test_settings_have_no_expressions(window: Any) -> None:
 
 
 def test_input_pasted_csv(window: Any) -> None:
-    combo = window.findChild(QComboBox, "inputFormat")
+    combo = window.input_panel.findChild(QComboBox, "inputFormat")
     combo.setCurrentIndex(combo.findData("csv"))
     window.input_panel.text_edit.setPlainText('email,plan\n"a@b.c",pro\nd@e.f,free\n')
     assert window.input_panel.apply_text()

@@ -11,7 +11,7 @@ import collections
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -34,8 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segment_gui.sandbox import ReceivedMessage
 from segment_gui.ui.response_view import monospace_editor
+
+# Only for type hints: the collector's module (http.server, ssl) loads when the sandbox starts.
+if TYPE_CHECKING:
+    from segment_gui.sandbox import ReceivedMessage
 
 FLUSH_INTERVAL_MS = 100
 # Messages handed to the GUI thread per event; a batch request delivers up to a few thousand.

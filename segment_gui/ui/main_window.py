@@ -13,33 +13,19 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QGuiApplication,
-    QKeySequence,
-    QResizeEvent,
-    QTextCursor,
-)
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
-    QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -47,10 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
-from segment_gui.curl import WRITE_KEY_VARIABLE, curl_command
-from segment_gui.expressions import ExpressionEngine, is_expression, shared_engine
 from segment_gui.history import History, HistoryEntry
-from segment_gui.items import ItemsError, check_pin_size
 from segment_gui.model import (
     Preset,
     check_types,
@@ -71,10 +54,16 @@ from segment_gui.payload import (
     field_label,
     new_message_id,
 )
-from segment_gui.runs import RunReport, RunSettings, run_items
-from segment_gui.sandbox import ReceivedMessage, SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
-from segment_gui.storage import AppPaths, Config, CredentialRecord, PresetStore, app_paths
+from segment_gui.storage import (
+    COLOR_SCHEMES,
+    PREFERENCE_DEFAULTS,
+    AppPaths,
+    Config,
+    CredentialRecord,
+    PresetStore,
+    app_paths,
+)
 from segment_gui.subtitle import SubtitleRenderer
 from segment_gui.transport import (
     SANDBOX,
@@ -89,31 +78,47 @@ from segment_gui.transport import (
 )
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
-from segment_gui.ui.history_panel import HistoryPanel
 from segment_gui.ui.icons import icon
-from segment_gui.ui.inbox import InboxView, SandboxBridge
-from segment_gui.ui.input_panel import InputPanel
 from segment_gui.ui.json_view import JsonView
-from segment_gui.ui.preferences_dialog import DEFAULT_PREFERENCES, PreferencesDialog
 from segment_gui.ui.presets_panel import PresetsPanel
-from segment_gui.ui.response_view import ResponseView
-from segment_gui.ui.run_panel import RunPanel
-from segment_gui.ui.scroll import FittingScrollArea
 from segment_gui.ui.sender import SendController, SendJob
 from segment_gui.ui.theme import scheme_controller
 from segment_gui.ui.undo import FormHistory
+from segment_gui.ui.window_widgets import (
+    FirstPaintWatch,
+    LazyPage,
+    TextLine,
+    replace_changed_text,
+    scrolling,
+)
 from segment_gui.ui.workers import TaskRunner
+from segment_gui.ui.workflow_actions import WorkflowActions
 
-# Imported where used, to keep them out of start-up: the n8n workflow code and the dialogs.
+# Imported where used, to keep them out of start-up: the n8n workflow code, the dialogs, the
+# tabs that the first frame does not show, the run code and the sandbox collector.
 if TYPE_CHECKING:
-    from segment_gui.n8n_workflow import ImportReport, WorkflowImport
+    from PySide6.QtGui import QCloseEvent
+
+    from segment_gui.expressions import ExpressionEngine
+    from segment_gui.n8n_workflow import ImportReport
+    from segment_gui.runs import RunReport
+    from segment_gui.sandbox import ReceivedMessage, SandboxCollector
     from segment_gui.ui.credentials_dialog import CredentialsDialog
+    from segment_gui.ui.history_panel import HistoryPanel
+    from segment_gui.ui.inbox import InboxView, SandboxBridge
+    from segment_gui.ui.input_panel import InputPanel
+    from segment_gui.ui.preferences_dialog import PreferencesDialog
+    from segment_gui.ui.response_view import ResponseView
+    from segment_gui.ui.run_panel import RunPanel
+    from segment_gui.ui.sandbox_start import SandboxStart
 
 logger = logging.getLogger(__name__)
 
 NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
 PREVIEW_TIMEOUT_MS = 100
+# How long a caller that needs the sandbox's URL at once waits for a start in progress.
+SANDBOX_START_WAIT_SECONDS = 10.0
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
 # Icons of menu actions, by action text (the SVG files in resources/icons/).
 ACTION_ICONS = {
@@ -133,7 +138,7 @@ ACTION_ICONS = {
 }
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WorkflowActions, QMainWindow):
     def __init__(self, home: Path | None = None, spec: NodeSpec | None = None) -> None:
         super().__init__()
         self.paths: AppPaths = app_paths(home)
@@ -143,12 +148,20 @@ class MainWindow(QMainWindow):
         self.preset_store = PresetStore(self.paths)
         self.config = Config(self.paths)
         self.history = History(self.paths)
-        self.preferences: dict[str, Any] = dict(DEFAULT_PREFERENCES)
+        self.preferences: dict[str, Any] = dict(PREFERENCE_DEFAULTS)
         self.send_controller = SendController(
             self.runner, self.credential_store, self.history, self
         )
         self.sandbox: SandboxCollector | None = None
-        self.sandbox_bridge = SandboxBridge(self)
+        self._sandbox_bridge: SandboxBridge | None = None
+        self._sandbox_start: SandboxStart | None = None
+        # Actions (a send, a run) waiting for the sandbox start in progress. Each is called
+        # with True once the sandbox runs, or with False when the start failed or Esc was
+        # pressed.
+        self._sandbox_waiters: list[Callable[[bool], None]] = []
+        # Messages the sandbox received while the Sandbox inbox tab was not built yet.
+        self._inbox_backlog: list[ReceivedMessage] = []
+        self._painted = False
         self.anonymous_id = str(uuid.uuid4())
         self.message_id = new_message_id()
         self.last_response: Response | None = None
@@ -163,8 +176,14 @@ class MainWindow(QMainWindow):
         # V8 starts only for a subtitle that the Python renderer does not cover.
         self._subtitle_renderer = SubtitleRenderer(
             self.spec.subtitle,
-            lambda template, values: shared_engine().render_subtitle(template, values),
+            lambda template, values: _shared_engine().render_subtitle(template, values),
         )
+
+        self.window_state = QSettings(
+            str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
+        )
+        # Before any widget is built, so the first frame already has the saved scheme.
+        self._apply_saved_scheme()
 
         self.setWindowTitle("Segment GUI")
         self.setObjectName("mainWindow")
@@ -172,26 +191,25 @@ class MainWindow(QMainWindow):
         self.resize(1360, 820)
         self._build_widgets()
         self._build_menus()
-        self.sandbox_bridge.received.connect(self._on_sandbox_received)
 
-        self.send_controller.started.connect(self.response_view.show_pending)
+        self.send_controller.started.connect(lambda url: self.response_view.show_pending(url))
         self.send_controller.progress.connect(self._on_send_progress)
         self.send_controller.finished.connect(self._on_send_finished)
         self.send_controller.failed.connect(self._on_send_failed)
-        self.send_controller.recorded.connect(self.history_panel.add)
+        self.send_controller.recorded.connect(self._on_send_recorded)
 
         self.presets_panel.refresh()
-        self.history_panel.refresh()
         self._refresh_credentials()
         self.runner.start(
             self.config.preferences, self._on_preferences_loaded, self._on_config_failed
         )
-        self.window_state = QSettings(
-            str(self.paths.config_dir / "window.ini"), QSettings.Format.IniFormat
-        )
+        # One preview pass below, rather than one more per endpoint restored here.
+        self.endpoint.blockSignals(True)
         self.endpoint.set_endpoint(SANDBOX)
         self._restore_state()
+        self.endpoint.blockSignals(False)
         self._on_form_changed()
+        self._first_paint_watch = FirstPaintWatch(self, self._on_first_paint)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -259,7 +277,7 @@ class MainWindow(QMainWindow):
         title = QLabel(f"<b>{self.spec.display_name}</b>", middle)
         title.setObjectName("nodeTitle")
         middle_layout.addWidget(title)
-        self._subtitle_area = _TextLine(middle)
+        self._subtitle_area = TextLine(middle)
         self.subtitle_label = self._subtitle_area.label
         self.subtitle_label.setObjectName("subtitle")
         # Italic rather than disabled: Qt's disabled text colour is too faint to read.
@@ -287,34 +305,24 @@ class MainWindow(QMainWindow):
         self.form_tabs = QTabWidget(middle)
         self.form = GeneratedForm(self.spec.properties)
         self.form.setObjectName("parametersForm")
-        self.settings_form = GeneratedForm(self.spec.settings, allow_expressions=False)
-        self.settings_form.setObjectName("settingsForm")
-        self.form_tabs.addTab(_scrolling(self.form, middle), "Parameters")
-        settings_page = QWidget(middle)
-        settings_layout = QVBoxLayout(settings_page)
-        settings_note = QLabel(
-            "These are n8n's node settings. They are saved with the preset and exported to n8n. "
-            "Send and Run use Retry On Fail and Max. Tries; the first retry waits Wait Between "
-            "Tries, and each later one about twice as long (with ±50 % jitter). Execute Once, "
-            "On Error and Always Output Data apply to runs over input items.",
-            settings_page,
-        )
-        settings_note.setWordWrap(True)
-        settings_layout.addWidget(settings_note)
-        settings_layout.addWidget(self.settings_form, 1)
-        self.form_tabs.addTab(_scrolling(settings_page, middle), "Settings")
+        self.form_tabs.addTab(scrolling(self.form, middle), "Parameters")
+        # Tabs that the first frame does not show are built when first shown or used.
+        self._lazy_pages: dict[str, LazyPage] = {}
+        # The node settings while the Settings tab is not built: the values it would hold.
+        self._settings_values: dict[str, Any] = {}
+        self._settings_form: GeneratedForm | None = None
+        self.form_tabs.addTab(self._lazy_page("settings", self._build_settings_page), "Settings")
+        self.form_tabs.currentChanged.connect(lambda index: self._build_tab(self.form_tabs, index))
         middle_layout.addWidget(self.form_tabs, 1)
         self.form.values_changed.connect(self._on_form_changed)
-        self.settings_form.values_changed.connect(self._on_form_changed)
         self.form_history = FormHistory(self)
         self.form_history.track(self.form, self.spec.properties)
-        self.form_history.track(self.settings_form, self.spec.settings)
 
         self.result_tabs = QTabWidget(splitter)
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self._preview_status_area = _TextLine(preview)
+        self._preview_status_area = TextLine(preview)
         self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -337,28 +345,15 @@ class MainWindow(QMainWindow):
         preview_layout.addLayout(preview_tools)
         self.preview = JsonView(preview, "preview")
         preview_layout.addWidget(self.preview, 1)
-        self.response_view = ResponseView(self.result_tabs)
-        self.inbox = InboxView(self.result_tabs)
-        self.inbox.clear_requested.connect(self._on_inbox_clear_requested)
-        self.result_tabs.addTab(preview, "Preview")
-        self.result_tabs.addTab(self.response_view, "Response")
-        self.result_tabs.addTab(self.inbox, "Sandbox inbox")
-        self.history_panel = HistoryPanel(self.history, self.runner, self.result_tabs)
-        self.history_panel.resend_requested.connect(self.resend)
-        self.history_panel.open_requested.connect(self.open_history_entry)
-        self.history_panel.message.connect(self.notify)
-        self.result_tabs.addTab(self.history_panel, "History")
-        self.input_panel = InputPanel(self.runner, self.result_tabs)
-        self.input_panel.items_changed.connect(self._on_form_changed)
-        self.input_panel.selected_changed.connect(lambda _index: self._on_form_changed())
-        self.input_panel.message.connect(self.notify)
-        self.run_panel = RunPanel(self.runner, self.result_tabs)
-        self.run_panel.run_requested.connect(self.run_all)
-        self.run_panel.finished.connect(self._on_run_finished)
-        self.run_panel.failed.connect(lambda error: self.notify(f"Run failed: {error}"))
-        self.result_tabs.insertTab(0, self.input_panel, "Input")
-        self.result_tabs.addTab(self.run_panel, "Run")
-        self.result_tabs.setCurrentIndex(1)
+        tabs = self.result_tabs
+        tabs.addTab(self._lazy_page("input", self._build_input_panel), "Input")
+        tabs.addTab(preview, "Preview")
+        tabs.addTab(self._lazy_page("response", self._build_response_view), "Response")
+        tabs.addTab(self._lazy_page("inbox", self._build_inbox), "Sandbox inbox")
+        tabs.addTab(self._lazy_page("history", self._build_history_panel), "History")
+        tabs.addTab(self._lazy_page("run", self._build_run_panel), "Run")
+        tabs.setCurrentIndex(1)
+        tabs.currentChanged.connect(lambda index: self._build_tab(tabs, index))
 
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -369,6 +364,131 @@ class MainWindow(QMainWindow):
 
         self.credential_combo.currentIndexChanged.connect(self._on_credential_changed)
         self.endpoint.endpoint_changed.connect(self._on_endpoint_changed)
+
+    # -- tabs built when first needed -----------------------------------------------------
+
+    def _lazy_page(self, key: str, build: Callable[[QWidget], QWidget]) -> LazyPage:
+        page = LazyPage(build)
+        self._lazy_pages[key] = page
+        return page
+
+    def _build_tab(self, tabs: QTabWidget, index: int) -> None:
+        page = tabs.widget(index)
+        if isinstance(page, LazyPage):
+            page.content()
+
+    def _built(self, key: str) -> QWidget | None:
+        """Return the content of a lazily built tab, or None while it is not built."""
+        return self._lazy_pages[key].built
+
+    def _show_tab(self, key: str) -> None:
+        page = self._lazy_pages[key]
+        page.content()
+        self.result_tabs.setCurrentWidget(page)
+
+    @property
+    def settings_form(self) -> GeneratedForm:
+        """The form of the node settings on the Settings tab."""
+        self._lazy_pages["settings"].content()
+        assert self._settings_form is not None  # set by _build_settings_page
+        return self._settings_form
+
+    @property
+    def input_panel(self) -> InputPanel:
+        return cast("InputPanel", self._lazy_pages["input"].content())
+
+    @property
+    def response_view(self) -> ResponseView:
+        return cast("ResponseView", self._lazy_pages["response"].content())
+
+    @property
+    def inbox(self) -> InboxView:
+        return cast("InboxView", self._lazy_pages["inbox"].content())
+
+    @property
+    def history_panel(self) -> HistoryPanel:
+        return cast("HistoryPanel", self._lazy_pages["history"].content())
+
+    @property
+    def run_panel(self) -> RunPanel:
+        return cast("RunPanel", self._lazy_pages["run"].content())
+
+    @property
+    def sandbox_bridge(self) -> SandboxBridge:
+        """Carries the sandbox's messages from its server thread to the GUI thread."""
+        if self._sandbox_bridge is None:
+            from segment_gui.ui.inbox import SandboxBridge
+
+            self._sandbox_bridge = SandboxBridge(self)
+            self._sandbox_bridge.received.connect(self._on_sandbox_received)
+        return self._sandbox_bridge
+
+    def _build_settings_page(self, parent: QWidget) -> QWidget:
+        settings_page = QWidget()
+        settings_layout = QVBoxLayout(settings_page)
+        settings_note = QLabel(
+            "These are n8n's node settings. They are saved with the preset and exported to n8n. "
+            "Send and Run use Retry On Fail and Max. Tries; the first retry waits Wait Between "
+            "Tries, and each later one about twice as long (with ±50 % jitter). Execute Once, "
+            "On Error and Always Output Data apply to runs over input items.",
+            settings_page,
+        )
+        settings_note.setWordWrap(True)
+        settings_layout.addWidget(settings_note)
+        settings_form = GeneratedForm(self.spec.settings, allow_expressions=False)
+        settings_form.setObjectName("settingsForm")
+        if self._settings_values:
+            settings_form.set_values(self._settings_values)
+        settings_layout.addWidget(settings_form, 1)
+        settings_form.values_changed.connect(self._on_form_changed)
+        self.form_history.track(settings_form, self.spec.settings)
+        self._settings_form = settings_form
+        return scrolling(settings_page, parent)
+
+    def _build_input_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.input_panel import InputPanel
+
+        panel = InputPanel(self.runner, parent)
+        panel.items_changed.connect(self._on_form_changed)
+        panel.selected_changed.connect(lambda _index: self._on_form_changed())
+        panel.message.connect(self.notify)
+        return panel
+
+    def _build_response_view(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.response_view import ResponseView
+
+        return ResponseView(parent)
+
+    def _build_inbox(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.inbox import InboxView
+
+        inbox = InboxView(parent)
+        inbox.clear_requested.connect(self._on_inbox_clear_requested)
+        if self.sandbox is not None:
+            inbox.set_base_url(self.sandbox.base_url)
+        backlog, self._inbox_backlog = self._inbox_backlog, []
+        for message in backlog:
+            inbox.add_message(message)
+        return inbox
+
+    def _build_history_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.history_panel import HistoryPanel
+
+        panel = HistoryPanel(self.history, self.runner, parent)
+        panel.resend_requested.connect(self.resend)
+        panel.open_requested.connect(self.open_history_entry)
+        panel.message.connect(self.notify)
+        panel.refresh()
+        return panel
+
+    def _build_run_panel(self, parent: QWidget) -> QWidget:
+        from segment_gui.ui.run_panel import RunPanel
+
+        panel = RunPanel(self.runner, parent)
+        panel.run_requested.connect(self.run_all)
+        panel.finished.connect(self._on_run_finished)
+        panel.failed.connect(lambda error: self.notify(f"Run failed: {error}"))
+        return panel
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -447,7 +567,16 @@ class MainWindow(QMainWindow):
         return resolve_parameters(self.spec, self.form.values())
 
     def settings(self) -> dict[str, Any]:
-        return resolve_settings(self.spec, self.settings_form.values())
+        form = self._settings_form
+        return resolve_settings(
+            self.spec, form.values() if form is not None else self._settings_values
+        )
+
+    def _set_settings_values(self, values: dict[str, Any]) -> None:
+        if self._settings_form is None:
+            self._settings_values = dict(values)
+        else:
+            self._settings_form.set_values(values)
 
     def body_mode(self) -> str:
         return str(self.body_mode_combo.currentData())
@@ -478,11 +607,13 @@ class MainWindow(QMainWindow):
         fields = [f for f in self.form.leaf_fields() if f.is_expression()]
         if not fields and not _holds_expression(values):
             return values, {}
-        engine = shared_engine()
+        engine = _shared_engine()
+        # Without the Input tab there is no input: one empty item, as in n8n.
+        panel = cast("InputPanel | None", self._built("input"))
         resolved, errors = engine.resolve(
             values,
-            item=self.input_panel.selected_item(),
-            item_index=self.input_panel.selected_index(),
+            item=panel.selected_item() if panel is not None else {},
+            item_index=panel.selected_index() if panel is not None else 0,
             timeout_ms=PREVIEW_TIMEOUT_MS,
         )
         for leaf in fields:
@@ -603,7 +734,7 @@ class MainWindow(QMainWindow):
             return
         self.body_mode_combo.setCurrentIndex(0)
         self.form.set_values({})
-        self.settings_form.set_values({})
+        self._set_settings_values({})
         self.presets_panel.current_name = None
         self.anonymous_id = str(uuid.uuid4())
         self.form_history.reset()
@@ -625,9 +756,12 @@ class MainWindow(QMainWindow):
 
     def _items_to_pin(self) -> list[dict[str, Any]] | None:
         """Input items to save with a preset, or None (with a note) when they are too large."""
-        if not self.input_panel.has_input():
+        from segment_gui.items import ItemsError, check_pin_size
+
+        panel = cast("InputPanel | None", self._built("input"))
+        if panel is None or not panel.has_input():
             return None
-        items = self.input_panel.items()
+        items = panel.items()
         try:
             check_pin_size(items)
         except ItemsError as error:
@@ -675,6 +809,8 @@ class MainWindow(QMainWindow):
 
         Save stores the form under the loaded preset's name first.
         """
+        from PySide6.QtWidgets import QMessageBox
+
         if not self.is_dirty():
             return True
         name = self.presets_panel.current_name
@@ -718,9 +854,10 @@ class MainWindow(QMainWindow):
         self.body_mode_combo.setCurrentIndex(
             max(0, self.body_mode_combo.findData(preset.body_mode))
         )
-        self.input_panel.set_items(preset.items, "the preset")
+        if preset.items is not None or self._built("input") is not None:
+            self.input_panel.set_items(preset.items, "the preset")
         self.form.set_values(parameters)
-        self.settings_form.set_values(resolve_settings(self.spec, settings))
+        self._set_settings_values(resolve_settings(self.spec, settings))
         if preset.credential:
             index = self.credential_combo.findData(preset.credential)
             if index < 0:
@@ -735,118 +872,6 @@ class MainWindow(QMainWindow):
         self._remember_baseline(self.snapshot(preset.name))
         self.form_history.reset()
         return notes
-
-    # -- n8n and curl --------------------------------------------------------------------
-
-    def _on_import_file_triggered(self) -> None:
-        from segment_gui.n8n_workflow import read_workflow_file
-
-        path, _filter = QFileDialog.getOpenFileName(
-            self, "Import n8n workflow", "", "n8n workflow (*.json);;All files (*)"
-        )
-        if path:
-            self.import_workflow(lambda: read_workflow_file(Path(path)), path)
-
-    def _on_import_paste_triggered(self) -> None:
-        from segment_gui.n8n_workflow import parse_workflow
-
-        text = QGuiApplication.clipboard().text()
-        if not text.strip():
-            self.notify("The clipboard is empty; copy nodes in n8n's editor first (Ctrl+C)")
-            return
-        self.import_workflow(lambda: parse_workflow(text), "the clipboard")
-
-    def import_workflow(self, parse: Callable[[], WorkflowImport], source: str) -> None:
-        """Import the Segment nodes that `parse` finds as presets, on a worker thread."""
-        from segment_gui.n8n_workflow import import_presets
-
-        store = self.preset_store
-        known = {record.name for record in self._credentials}
-
-        def work() -> ImportReport:
-            return import_presets(parse(), store, known)
-
-        def done(report: ImportReport) -> None:
-            self.last_import_report = report
-            self.presets_panel.refresh()
-            lines = report.lines()
-            self.notify(lines[0] if lines else f"Nothing imported from {source}")
-            box = QMessageBox(
-                QMessageBox.Icon.Information, "n8n import", "\n".join(lines), parent=self
-            )
-            box.setObjectName("importReport")
-            box.open()
-
-        def failed(error: Exception) -> None:
-            self.notify(f"Cannot import {source}: {error}")
-
-        self.runner.start(work, done, failed)
-
-    def copy_as_n8n(self) -> str:
-        """Put the form on the clipboard as an n8n Segment node; returns the JSON."""
-        from segment_gui.n8n_workflow import (
-            DEFAULT_NODE_NAME,
-            WorkflowError,
-            export_notices,
-            export_workflow,
-            workflow_json,
-        )
-
-        preset = self.snapshot(self.presets_panel.current_name or DEFAULT_NODE_NAME)
-        try:
-            workflow = export_workflow([preset], self.spec)
-        except WorkflowError as error:
-            self.notify(f"Cannot copy as n8n node: {error}")
-            return ""
-        text = workflow_json(workflow)
-        QGuiApplication.clipboard().setText(text)
-        notices = [notice.message() for notice in export_notices([preset], self.spec)]
-        self.notify(
-            " ".join(["Copied as an n8n Segment node; paste it in n8n's editor.", *notices])
-        )
-        return text
-
-    def copy_as_curl(self, include_key: bool, write_key: str | None = None) -> str:
-        """Put a curl command for the current message on the clipboard; returns it."""
-        composition = self.compose()
-        if not composition.sendable or composition.message is None:
-            self.notify(
-                "Cannot copy as curl: " + "; ".join(describe(p) for p in composition.errors())
-            )
-            return ""
-        base_url = self._target_text()
-        command = curl_command(base_url, composition.message, write_key, include_key=include_key)
-        QGuiApplication.clipboard().setText(command)
-        # Segment drops a second message with the same messageId, so each copy gets its own.
-        self.message_id = new_message_id()
-        self._on_form_changed()
-        if include_key:
-            self.notify("Copied curl command WITH the write key; treat it like a password")
-        else:
-            self.notify(f"Copied curl command; export {WRITE_KEY_VARIABLE} before running it")
-        return command
-
-    def _on_copy_curl_with_key_triggered(self) -> None:
-        credential = self.credential_combo.currentData() or None
-        answer = QMessageBox.question(
-            self,
-            "Copy with write key",
-            "The command will contain the write key in plain text. Anyone who sees it can send "
-            "data to your Segment source. Copy it anyway?",
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        if credential is None:
-            self.copy_as_curl(True, SANDBOX_WRITE_KEY)
-            return
-        store = self.credential_store
-
-        def copy(key: str) -> None:
-            self.copy_as_curl(True, key)
-
-        self.runner.start(
-            lambda: store.key(credential), copy, lambda error: self.notify(str(error))
-        )
 
     # -- credentials and endpoint ---------------------------------------------------------
 
@@ -890,8 +915,9 @@ class MainWindow(QMainWindow):
         self._on_form_changed()
 
     def _on_endpoint_changed(self) -> None:
-        if self.endpoint.endpoint() == SANDBOX:
-            self._ensure_sandbox()
+        # Before the first paint, _on_first_paint starts it.
+        if self.endpoint.endpoint() == SANDBOX and self._painted:
+            self._start_sandbox()
         self._on_form_changed()
 
     def open_credentials_dialog(self) -> CredentialsDialog:
@@ -905,19 +931,93 @@ class MainWindow(QMainWindow):
 
     # -- sandbox --------------------------------------------------------------------------
 
+    def _on_first_paint(self) -> None:
+        """Start the work that the first frame does not need, once it is on screen."""
+        self._painted = True
+        if self.endpoint.endpoint() == SANDBOX:
+            self._start_sandbox()
+
+    def _start_sandbox(self) -> None:
+        """Start the sandbox collector on a worker thread unless it runs or is starting."""
+        if self.sandbox is not None or self._sandbox_start is not None:
+            return
+        if getattr(self, "_shut_down", False):
+            # A first-paint timer or a queued action that fired after shutdown().
+            return
+        from segment_gui.ui.sandbox_start import SandboxStart
+
+        starting = SandboxStart(self.sandbox_bridge.post)
+        self._sandbox_start = starting
+        self.runner.start(starting.run, lambda _result: self._adopt_sandbox(), self._adopt_sandbox)
+
+    def _adopt_sandbox(self, error: Exception | None = None) -> None:
+        """Take over the collector of a finished start, then run the actions waiting for it.
+
+        `error` is an exception that the start raised other than OSError.
+        """
+        starting, self._sandbox_start = self._sandbox_start, None
+        if starting is None:
+            return
+        waiters, self._sandbox_waiters = self._sandbox_waiters, []
+        ready = starting.collector is not None
+        if starting.collector is None:
+            reason = starting.error or error
+            outcome = "; nothing was sent" if waiters else ""
+            self.notify(f"The local sandbox did not start: {reason}{outcome}")
+        else:
+            self._use_sandbox(starting.collector)
+        for action in waiters:
+            action(ready)
+
+    def _use_sandbox(self, collector: SandboxCollector) -> None:
+        self.sandbox = collector
+        inbox = cast("InboxView | None", self._built("inbox"))
+        if inbox is not None:
+            inbox.set_base_url(collector.base_url)
+        logger.info("Started the local sandbox at %s", collector.base_url)
+        # The preview's status line names the sandbox's port, known only now.
+        self._on_form_changed()
+
+    def _sandbox_pending(self, endpoint: str) -> bool:
+        return endpoint == SANDBOX and self.sandbox is None
+
+    def _wait_for_sandbox(self, action: Callable[[bool], None], action_name: str) -> None:
+        """Start the sandbox unless it is starting, and call `action` when that has finished."""
+        self._sandbox_waiters.append(action)
+        self._start_sandbox()
+        self.notify(f"Starting the local sandbox; the {action_name} goes out once it is ready")
+
+    def _cancel_sandbox_waiters(self) -> bool:
+        waiters, self._sandbox_waiters = self._sandbox_waiters, []
+        for action in waiters:
+            action(False)
+        return bool(waiters)
+
     def _ensure_sandbox(self) -> str:
+        """Return the sandbox's URL, starting it (or waiting for its start) on this thread."""
+        starting = self._sandbox_start
+        if self.sandbox is None and starting is not None:
+            starting.done.wait(SANDBOX_START_WAIT_SECONDS)
+            if starting.done.is_set():
+                self._adopt_sandbox()
         if self.sandbox is None:
-            self.sandbox = SandboxCollector(on_message=self.sandbox_bridge.post)
-            self.sandbox.start()
-            self.inbox.set_base_url(self.sandbox.base_url)
-            logger.info("Started the local sandbox at %s", self.sandbox.base_url)
+            from segment_gui.sandbox import SandboxCollector
+
+            collector = SandboxCollector(on_message=self.sandbox_bridge.post)
+            collector.start()
+            self._use_sandbox(collector)
+        assert self.sandbox is not None
         return self.sandbox.base_url
 
     def sandbox_url(self) -> str:
         return self._ensure_sandbox()
 
     def _on_sandbox_received(self, message: ReceivedMessage) -> None:
-        self.inbox.add_message(message)
+        inbox = cast("InboxView | None", self._built("inbox"))
+        if inbox is None:
+            self._inbox_backlog.append(message)
+        else:
+            inbox.add_message(message)
 
     def _on_inbox_clear_requested(self) -> None:
         if self.sandbox is not None:
@@ -960,6 +1060,19 @@ class MainWindow(QMainWindow):
         if not composition.sendable:
             self.notify("Cannot send: " + "; ".join(describe(p) for p in composition.errors()))
             return
+        if self._sandbox_pending(self.endpoint.endpoint()):
+            # Shown as sending from now on, so the user sees that the press was taken.
+            self._set_sending(True)
+
+            def resume(ready: bool) -> None:
+                self._set_sending(False)
+                if ready:
+                    self.send()
+                else:
+                    self.notify("Nothing was sent")
+
+            self._wait_for_sandbox(resume, "send")
+            return
         target = self._send_target("send")
         if target is None:
             return
@@ -990,6 +1103,8 @@ class MainWindow(QMainWindow):
 
     def _dispatch(self, job: SendJob) -> None:
         """Start a send, after asking when a write key would travel unencrypted."""
+        from PySide6.QtWidgets import QMessageBox
+
         if job.credential and needs_insecure_confirmation(job.base_url):
             box = QMessageBox(
                 QMessageBox.Icon.Warning,
@@ -1017,11 +1132,11 @@ class MainWindow(QMainWindow):
         if self.send_controller.busy():
             return
         self._set_sending(True)
-        self.result_tabs.setCurrentWidget(self.response_view)
+        self._show_tab("response")
         self.send_controller.start(job)
 
     def _on_find_triggered(self) -> None:
-        self.result_tabs.setCurrentWidget(self.response_view)
+        self._show_tab("response")
         self.response_view.focus_find()
 
     def _on_filter_presets_triggered(self) -> None:
@@ -1030,20 +1145,29 @@ class MainWindow(QMainWindow):
 
     def cancel_send(self) -> None:
         """Stop the send or run in flight (Esc)."""
+        run_panel = cast("RunPanel | None", self._built("run"))
         if self.send_controller.cancel():
             self.notify("Cancelling the send…")
-        elif self.run_panel.is_running():
-            self.run_panel.cancel()
+        elif self._cancel_sandbox_waiters():
+            self.notify("Cancelled the send that waited for the local sandbox")
+        elif run_panel is not None and run_panel.is_running():
+            run_panel.cancel()
             self.notify("Cancelling the run after the request in flight…")
 
     def resend(self, entry: HistoryEntry) -> None:
         """Send a history entry's body again to its endpoint, with a new messageId."""
+        # A send to the local sandbox goes to the sandbox running now; its port changes
+        # between sessions.
+        if self._sandbox_pending(entry.endpoint_setting):
+            self._wait_for_sandbox(lambda ready: self.resend(entry) if ready else None, "send")
+            return
+        if entry.endpoint_setting == SANDBOX:
+            base_url = self._ensure_sandbox()
+        else:
+            base_url = entry.endpoint
         body = dict(entry.request_body)
         if "messageId" in body:
             body["messageId"] = new_message_id()
-        # A send to the local sandbox goes to the sandbox running now; its port changes
-        # between sessions.
-        base_url = self._ensure_sandbox() if entry.endpoint_setting == SANDBOX else entry.endpoint
         job = SendJob(
             base_url=base_url,
             message=Message(entry.path, body),
@@ -1076,6 +1200,12 @@ class MainWindow(QMainWindow):
         self.presets_panel.current_name = None
         self.notify(f"Opened the send of {entry.time} as a new request")
 
+    def _on_send_recorded(self, entry: HistoryEntry) -> None:
+        # An unbuilt History tab reads the history file when it is first shown.
+        panel = cast("HistoryPanel | None", self._built("history"))
+        if panel is not None:
+            panel.add(entry)
+
     def _on_send_progress(self, text: str) -> None:
         self.response_view.show_progress(text)
         self.statusBar().showMessage(text, 10000)
@@ -1104,13 +1234,31 @@ class MainWindow(QMainWindow):
     # -- preferences ----------------------------------------------------------------------
 
     def _on_preferences_loaded(self, preferences: dict[str, Any]) -> None:
-        self.preferences = {**DEFAULT_PREFERENCES, **preferences}
-        scheme_controller().apply(str(self.preferences["colorScheme"]))
+        self.preferences = {**PREFERENCE_DEFAULTS, **preferences}
+        self._use_scheme(str(self.preferences["colorScheme"]))
+
+    def _apply_saved_scheme(self) -> None:
+        """Apply the color scheme mirrored into the window-state file by the last session.
+
+        The preferences file itself is read on a worker thread, which may finish after the
+        first paint.
+        """
+        scheme = self.window_state.value("colorScheme")
+        if isinstance(scheme, str) and scheme in COLOR_SCHEMES and scheme != "system":
+            scheme_controller().apply(scheme)
+
+    def _use_scheme(self, scheme: str) -> None:
+        """Apply `scheme` and mirror it into the window-state file for the next start."""
+        scheme_controller().apply(scheme)
+        if self.window_state.value("colorScheme") != scheme:
+            self.window_state.setValue("colorScheme", scheme)
 
     def _on_config_failed(self, error: Exception) -> None:
         self.notify(str(error))
 
     def open_preferences(self) -> PreferencesDialog:
+        from segment_gui.ui.preferences_dialog import PreferencesDialog
+
         dialog = PreferencesDialog(self.preferences, self)
         dialog.saved.connect(self.save_preferences)
         dialog.open()
@@ -1119,7 +1267,7 @@ class MainWindow(QMainWindow):
     def save_preferences(self, values: dict[str, Any]) -> None:
         self.preferences = {**self.preferences, **values}
         if "colorScheme" in values:
-            scheme_controller().apply(str(values["colorScheme"]))
+            self._use_scheme(str(values["colorScheme"]))
         config = self.config
         self.runner.start(
             lambda: config.set_preferences(values),
@@ -1134,8 +1282,14 @@ class MainWindow(QMainWindow):
 
     def run_all(self) -> None:
         """Send one message per input item, as n8n runs a node over its input."""
+        from segment_gui.expressions import ExpressionEngine
+        from segment_gui.runs import RunSettings, run_items
+
         if self.run_panel.is_running() or self.send_controller.busy():
             self.notify("A send or run is in progress; wait for it or cancel it")
+            return
+        if self._sandbox_pending(self.endpoint.endpoint()):
+            self._wait_for_sandbox(lambda ready: self.run_all() if ready else None, "run")
             return
         target = self._send_target("run")
         if target is None:
@@ -1168,7 +1322,7 @@ class MainWindow(QMainWindow):
             finally:
                 engine.close()
 
-        self.result_tabs.setCurrentWidget(self.run_panel)
+        self._show_tab("run")
         total = 1 if settings.execute_once else len(items)
         self.run_panel.start(work, total)
         self.cancel_action.setEnabled(True)
@@ -1228,57 +1382,19 @@ class MainWindow(QMainWindow):
         if name and name in names:
             self.presets_panel.load(name)
 
-    # -- drop to import -------------------------------------------------------------------
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
-        for path in paths:
-            self.import_file(path)
-        event.acceptProposedAction()
-
-    def import_file(self, path: Path) -> None:
-        """Import a dropped file: an n8n workflow's Segment nodes, or a segment-gui preset."""
-        from segment_gui.n8n_workflow import free_preset_name, import_presets, parse_workflow
-
-        store = self.preset_store
-
-        def work() -> ImportReport | str:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text)
-            if isinstance(data, dict) and "formatVersion" in data:
-                preset = Preset.from_json(data, path.name)
-                preset.name = free_preset_name(store, preset.name)
-                store.save(preset)
-                return f"Imported preset {preset.name!r} from {path.name}"
-            known = {record.name for record in self._credentials}
-            return import_presets(parse_workflow(text), store, known)
-
-        def done(result: ImportReport | str) -> None:
-            self.presets_panel.refresh()
-            if isinstance(result, str):
-                self.notify(result)
-            else:
-                self.last_import_report = result
-                lines = result.lines()
-                self.notify(lines[0] if lines else f"Nothing imported from {path.name}")
-
-        def failed(error: Exception) -> None:
-            self.notify(f"Cannot import {path}: {error}")
-
-        self.runner.start(work, done, failed)
-
     def shutdown(self) -> None:
         """Stop the sandbox and wait for background tasks; safe to call twice."""
         if not getattr(self, "_shut_down", False):
             self.save_state()
             self._shut_down = True
         self.send_controller.cancel()
-        self.run_panel.cancel()
+        run_panel = cast("RunPanel | None", self._built("run"))
+        if run_panel is not None:
+            run_panel.cancel()
         self.runner.wait(5000)
+        starting, self._sandbox_start = self._sandbox_start, None
+        if starting is not None and starting.collector is not None:
+            starting.collector.stop()
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -1289,7 +1405,14 @@ def _holds_expression(value: Any) -> bool:
         return any(_holds_expression(item) for item in value.values())
     if isinstance(value, list):
         return any(_holds_expression(item) for item in value)
-    return is_expression(value)
+    # The rule of segment_gui.expressions.is_expression, which loads only with the engine.
+    return isinstance(value, str) and value.startswith("=")
+
+
+def _shared_engine() -> ExpressionEngine:
+    from segment_gui.expressions import shared_engine
+
+    return shared_engine()
 
 
 def value_at(values: Any, path: str) -> Any:
@@ -1307,74 +1430,3 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
-
-
-class _TextLine(QScrollArea):
-    """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
-
-    A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
-    event-loop pass, up to the main window. A scroll area does not pass that on, so here a new
-    text costs a layout of the whole window only when it changes the number of lines.
-    """
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.setWidget(self.label)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFixedHeight(0)
-
-    def set_text(self, text: str) -> None:
-        self.label.setText(text)
-        self._fit()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
-        self.setFixedHeight(max(height, 0))
-
-
-def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
-    """Set the editor's text by replacing only the part that differs from its current text.
-
-    For a one-character edit in a long preview, Qt then lays out one block again instead of
-    the whole document, and the view keeps its scroll position.
-    """
-    current = editor.toPlainText()
-    if current == text:
-        return
-    start = _common_prefix_length(current, text)
-    tail = _common_prefix_length(current[start:][::-1], text[start:][::-1])
-    end_current, end_text = len(current) - tail, len(text) - tail
-    cursor = QTextCursor(editor.document())
-    # QTextDocument positions count UTF-16 code units, Python strings count code points.
-    cursor.setPosition(_utf16_length(current[:start]))
-    cursor.setPosition(_utf16_length(current[:end_current]), QTextCursor.MoveMode.KeepAnchor)
-    cursor.insertText(text[start:end_text])
-
-
-def _common_prefix_length(first: str, second: str) -> int:
-    """Return the length of the longest common prefix, by bisection on slice comparisons."""
-    low, high = 0, min(len(first), len(second))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if first[:middle] == second[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
-    return FittingScrollArea(widget, parent)

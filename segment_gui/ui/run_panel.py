@@ -15,7 +15,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -41,9 +41,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segment_gui.runs import ItemResult, RunProgress, RunReport
 from segment_gui.ui.response_view import monospace_editor
 from segment_gui.ui.workers import TaskRunner
+
+# Only for type hints: the run code loads when a run starts.
+if TYPE_CHECKING:
+    from segment_gui.runs import ItemResult, RunProgress, RunReport
 
 COLUMNS = ["Item", "Status", "HTTP", "ms", "Response or error", "Payload"]
 # Widths of the first four columns, in average character widths of the table's font.

@@ -1,0 +1,130 @@
+"""Widgets and helpers of the main window: status lines, tab pages built on first use, and a
+hook that runs once after the window's first paint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from segment_gui.ui.scroll import FittingScrollArea
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QResizeEvent
+    from PySide6.QtWidgets import QPlainTextEdit
+
+
+class TextLine(QScrollArea):
+    """A word-wrapped label that is exactly as tall as its text, in a frameless scroll area.
+
+    A new text in a plain QLabel makes the layouts of all its ancestors run again, one per
+    event-loop pass, up to the main window. A scroll area does not pass that on, so here a new
+    text costs a layout of the whole window only when it changes the number of lines.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        # Top-aligned, so the text is in view even before the scroll area has resized the
+        # label, which can happen after the window's first paint.
+        self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFixedHeight(0)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
+        self.setFixedHeight(max(height, 0))
+
+
+def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
+    """Set the editor's text by replacing only the part that differs from its current text.
+
+    For a one-character edit in a long preview, Qt then lays out one block again instead of
+    the whole document, and the view keeps its scroll position.
+    """
+    current = editor.toPlainText()
+    if current == text:
+        return
+    start = _common_prefix_length(current, text)
+    tail = _common_prefix_length(current[start:][::-1], text[start:][::-1])
+    end_current, end_text = len(current) - tail, len(text) - tail
+    cursor = QTextCursor(editor.document())
+    # QTextDocument positions count UTF-16 code units, Python strings count code points.
+    cursor.setPosition(_utf16_length(current[:start]))
+    cursor.setPosition(_utf16_length(current[:end_current]), QTextCursor.MoveMode.KeepAnchor)
+    cursor.insertText(text[start:end_text])
+
+
+def _common_prefix_length(first: str, second: str) -> int:
+    """Return the length of the longest common prefix, by bisection on slice comparisons."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
+    """Return a vertical scroll area around `widget`, at least as wide as `widget` needs."""
+    return FittingScrollArea(widget, parent)
+
+
+class LazyPage(QWidget):
+    """A tab page whose content widget is built the first time it is shown or used."""
+
+    def __init__(self, build: Callable[[QWidget], QWidget]) -> None:
+        super().__init__()
+        self._build = build
+        self.built: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def content(self) -> QWidget:
+        """Return the content widget, building it on the first call."""
+        if self.built is None:
+            self.built = self._build(self)
+            self._layout.addWidget(self.built)
+            if self.isVisible():
+                # A child added to a visible widget stays hidden until shown.
+                self.built.show()
+        return self.built
+
+
+class FirstPaintWatch(QObject):
+    """A one-shot event filter that calls `callback` once the first paint of `window` is done."""
+
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._window = window
+        self._callback = callback
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint:
+            self._window.removeEventFilter(self)
+            # A zero-delay timer runs after the paint pass has finished.
+            QTimer.singleShot(0, self._callback)
+        return False
