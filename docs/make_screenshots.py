@@ -92,13 +92,19 @@ def operations() -> list[tuple[str, str]]:
     return pairs
 
 
+def new_request(window: Any) -> None:
+    """Start a new request, dropping the previous state's edits without the unsaved prompt."""
+    window._baseline = None
+    window.new_request()
+
+
 def choose(window: Any, resource: str, operation: str) -> None:
     window.form.set_value("resource", resource)
     window.form.set_value("operation", operation)
 
 
 def fill_track_event(window: Any) -> None:
-    window.new_request()
+    new_request(window)
     choose(window, "track", "event")
     field(window, "userId").setText("user-42")
     field(window, "event").setText("Order Completed")
@@ -134,7 +140,7 @@ def main() -> int:
         wait_until(lambda: not window.runner.busy())
 
         for resource, operation in operations():
-            window.new_request()
+            new_request(window)
             choose(window, resource, operation)
             field(window, "userId").setText("user-42")
             show_tab(window, "Preview")
@@ -144,7 +150,7 @@ def main() -> int:
         show_tab(window, "Preview")
         save(window, "track-preview.png")
 
-        window.new_request()
+        new_request(window)
         choose(window, "identify", "create")
         field(window, "userId").setText("user-42")
         click(window, "context:add")
@@ -167,7 +173,7 @@ def main() -> int:
         show_tab(window, "Response")
         save(window, "main-window.png")
 
-        window.new_request()
+        new_request(window)
         choose(window, "track", "event")
         field(window, "userId").setText("user-42")
         click(window, "properties:add")
@@ -211,7 +217,7 @@ def save_presets(window: Any) -> None:
         "Team workspace created": "Group call for the B2B onboarding flow.",
     }
     for name, note in notes.items():
-        window.new_request()
+        new_request(window)
         choose(window, "track", "event")
         field(window, "userId").setText("user-42")
         field(window, "event").setText(name)

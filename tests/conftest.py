@@ -6,10 +6,28 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Forget unsaved changes in every open main window before pytest-qt closes them.
+
+    pytest-qt closes the widgets of a test before fixtures are torn down, and a window with
+    unsaved changes would wait forever for an answer to its prompt.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        for widget in app.topLevelWidgets():
+            if hasattr(widget, "confirm_discard"):
+                widget._baseline = None  # type: ignore[attr-defined]
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +73,22 @@ def keyring_available() -> bool:
 
     backend = keyring.get_keyring()
     return "SecretService" in type(backend).__module__ + type(backend).__name__
+
+
+def answer_next_box(qtbot: Any, button: Any) -> list[str]:
+    """Click `button` in the next modal message box; returns its text once it was shown."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen: list[str] = []
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        box.button(button).click()
+
+    QTimer.singleShot(20, click)
+    return seen

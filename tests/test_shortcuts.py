@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import answer_next_box
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMenu
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMenu, QMessageBox
 
 from segment_gui.storage import PresetStore, app_paths
 
@@ -84,7 +85,9 @@ def test_ctrl_n_starts_new_request(active: Any, qtbot: Any) -> None:
     editor = user_id(active)
     editor.setText("u-old")
     editor.setFocus()
+    seen = answer_next_box(qtbot, QMessageBox.StandardButton.Discard)
     qtbot.keyClick(editor, Qt.Key.Key_N, CTRL)
+    assert seen[0].startswith("The new request has unsaved changes.")
     assert user_id(active).text() == ""
     assert "userId" not in active.form.values()
     assert active.statusBar().currentMessage() == "New request"

@@ -6,8 +6,16 @@ import json
 from typing import Any
 
 import pytest
+from conftest import answer_next_box
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit, QPushButton, QToolButton
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QToolButton,
+)
 
 from segment_gui.changes import describe_change
 from segment_gui.model import Preset
@@ -252,6 +260,7 @@ def test_undo_back_to_saved_clears_marker(active: Any, qtbot: Any) -> None:
 def test_undo_new_request_clears_history(active: Any, qtbot: Any) -> None:
     window = active
     qtbot.keyClicks(line(window, "userId"), "x")
+    answer_next_box(qtbot, QMessageBox.StandardButton.Discard)
     window.new_request()
     assert not window.undo_action.isEnabled()
     assert window.undo_action.text() == "&Undo"

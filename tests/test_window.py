@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import answer_next_box
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -666,25 +667,6 @@ def test_window_drop_imports(window: Any, qtbot: Any, tmp_path: Path) -> None:
     assert "shared" in window.presets_panel.names()
 
 
-def answer_next_box(qtbot: Any, button: QMessageBox.StandardButton) -> list[str]:
-    """Click `button` in the next modal message box; returns its text once it was shown."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
-    seen: list[str] = []
-
-    def click() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
-            return
-        seen.append(box.text())
-        box.button(button).click()
-
-    QTimer.singleShot(20, click)
-    return seen
-
-
 def test_window_unsaved_changes_prompt(window: Any, qtbot: Any) -> None:
     window.show()
     window.presets_panel.save_named("draft")
@@ -705,6 +687,56 @@ def test_window_unsaved_changes_prompt(window: Any, qtbot: Any) -> None:
     assert len(seen) == 1
     assert line(window, "userId").text() == ""
     assert window.windowTitle() == "Segment GUI"
+
+
+def test_window_new_request_prompt(window: Any, qtbot: Any, home: Path) -> None:
+    window.show()
+    assert not window.is_dirty()
+    line(window, "userId").setText("typed only")
+    assert window.is_dirty()
+    assert window.windowTitle() == "New request* – Segment GUI"
+
+    seen = answer_next_box(qtbot, QMessageBox.StandardButton.Cancel)
+    window.new_request()
+    assert seen == [
+        "The new request has unsaved changes. Save it as a preset before you start a new request?"
+    ]
+    assert line(window, "userId").text() == "typed only"
+
+    # Save asks for a name, saves, and only then starts the new request.
+    answer_next_box(qtbot, QMessageBox.StandardButton.Save)
+    answer_name_dialog("kept draft")
+    window.new_request()
+    stored = json.loads((home / "presets" / "kept draft.json").read_text(encoding="utf-8"))
+    assert stored["parameters"]["userId"] == "typed only"
+    assert line(window, "userId").text() == ""
+    assert window.windowTitle() == "Segment GUI"
+
+
+def test_window_new_request_close_prompt(window: Any, qtbot: Any) -> None:
+    window.show()
+    line(window, "userId").setText("not saved")
+    seen = answer_next_box(qtbot, QMessageBox.StandardButton.Cancel)
+    window.close()
+    assert len(seen) == 1
+    assert seen[0].endswith("before you close the window?")
+    assert window.isVisible()
+
+
+def answer_name_dialog(name: str) -> None:
+    """Type `name` into the next preset name dialog and press OK."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QInputDialog):
+            QTimer.singleShot(20, answer)
+            return
+        dialog.setTextValue(name)
+        dialog.accept()
+
+    QTimer.singleShot(20, answer)
 
 
 def test_window_unsaved_save_before_switch(window: Any, qtbot: Any, home: Path) -> None:

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from conftest import answer_next_box
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox
 
@@ -148,6 +149,7 @@ def test_open_history_as_form(window: Any, qtbot: Any) -> None:
     field(window, "event").setText("Opened Later")
     window.send()
     qtbot.waitUntil(lambda: len(window.history_panel.entries) == 1, timeout=10000)
+    answer_next_box(qtbot, QMessageBox.StandardButton.Discard)
     window.new_request()
     assert window.parameters()["resource"] == "identify"
     window.history_panel.table.setCurrentCell(0, 0)

@@ -208,6 +208,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         self.endpoint.set_endpoint(SANDBOX)
         self._restore_state()
         self.endpoint.blockSignals(False)
+        # Until a preset loads, the form is a new request, and edits to it are unsaved work.
+        self._baseline = self._request_state(None)
         self._on_form_changed()
         self._first_paint_watch = FirstPaintWatch(self, self._on_first_paint)
 
@@ -771,8 +773,25 @@ class MainWindow(WorkflowActions, QMainWindow):
 
     def _on_current_preset_changed(self, name: str | None) -> None:
         if name is None:
-            self._baseline = None
+            # A new request: changes from here on are unsaved work too.
+            self._baseline = self._request_state(None)
         self._update_title()
+
+    def _request_state(self, name: str | None) -> dict[str, Any]:
+        """Return what the unsaved-changes check compares: the form as a preset, without its
+        name and input items. A new request (`name` None) leaves out the credential as well,
+        because choosing one is not work that a prompt should protect."""
+        data = Preset(
+            name=name or "",
+            parameters=compact_parameters(self.spec, self.form.values()),
+            credential=self.credential_combo.currentData() or None,
+            settings=self.settings(),
+            body_mode=self.body_mode(),
+        ).to_json()
+        data.pop("name", None)
+        if name is None:
+            data.pop("credential", None)
+        return data
 
     def _remember_baseline(self, preset: Preset) -> None:
         data = preset.to_json()
@@ -783,26 +802,19 @@ class MainWindow(WorkflowActions, QMainWindow):
         self._update_title()
 
     def is_dirty(self) -> bool:
-        """Tell whether the form differs from the loaded or last saved preset."""
-        name = self.presets_panel.current_name
-        if name is None or self._baseline is None:
+        """Tell whether the form differs from the loaded or last saved preset, or for a new
+        request, from the form as it was started."""
+        if self._baseline is None:
             return False
-        current = Preset(
-            name=name,
-            parameters=compact_parameters(self.spec, self.form.values()),
-            credential=self.credential_combo.currentData() or None,
-            settings=self.settings(),
-            body_mode=self.body_mode(),
-        ).to_json()
-        current.pop("name", None)
-        return current != self._baseline
+        return self._request_state(self.presets_panel.current_name) != self._baseline
 
     def _update_title(self) -> None:
         name = self.presets_panel.current_name
+        dirty = "*" if self.is_dirty() else ""
         if name is None:
-            self.setWindowTitle("Segment GUI")
+            self.setWindowTitle(f"New request{dirty} – Segment GUI" if dirty else "Segment GUI")
         else:
-            self.setWindowTitle(f"{name}{'*' if self.is_dirty() else ''} – Segment GUI")
+            self.setWindowTitle(f"{name}{dirty} – Segment GUI")
 
     def confirm_discard(self, action: str) -> bool:
         """Ask before unsaved changes would be lost; returns whether to go on.
@@ -814,10 +826,16 @@ class MainWindow(WorkflowActions, QMainWindow):
         if not self.is_dirty():
             return True
         name = self.presets_panel.current_name
+        if name is None:
+            question = (
+                f"The new request has unsaved changes. Save it as a preset before you {action}?"
+            )
+        else:
+            question = f"The preset {name!r} has unsaved changes. Save them before you {action}?"
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Unsaved changes",
-            f"The preset {name!r} has unsaved changes. Save them before you {action}?",
+            question,
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
@@ -826,6 +844,10 @@ class MainWindow(WorkflowActions, QMainWindow):
         box.setObjectName("unsavedChanges")
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save and name is None:
+            name = self._ask_new_preset_name()
+            if name is None:
+                return False
         if answer == QMessageBox.StandardButton.Save and name is not None:
             # Saved here, not on a worker, so the save is done before the form is replaced.
             # It is one small file, and the user is waiting on the prompt anyway.
@@ -837,6 +859,20 @@ class MainWindow(WorkflowActions, QMainWindow):
             self.presets_panel.refresh(select=name)
             return True
         return answer == QMessageBox.StandardButton.Discard
+
+    def _ask_new_preset_name(self) -> str | None:
+        """Ask for the name to save a new request under; None when the user cancels."""
+        from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+        name, accepted = QInputDialog.getText(self, "Save preset", "Preset name:")
+        name = name.strip()
+        if not accepted or not name:
+            return None
+        if self.preset_store.exists(name):
+            answer = QMessageBox.question(self, "Save preset", f"Replace the preset {name!r}?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        return name
 
     def apply_preset(self, preset: Preset) -> list[str]:
         """Load a preset into the form; returns the notes shown about values it could not use."""
