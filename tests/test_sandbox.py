@@ -715,7 +715,7 @@ def compact_batch(items: list[Any]) -> bytes:
 
 def test_compact_batch_records_items_in_order(collector: SandboxCollector) -> None:
     items = [
-        {"type": "track", "userId": "u1", "event": "Zoë \"Z\" \\ 😀", "properties": {"n": 1e15}},
+        {"type": "track", "userId": "u1", "event": 'Zoë "Z" \\ 😀', "properties": {"n": 1e15}},
         {"type": "identify", "anonymousId": "a1", "traits": {"list": [1, 2.5, None, True]}},
         {"type": "page", "userId": "u2", "name": ""},
     ]
