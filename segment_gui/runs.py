@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from segment_gui.expressions import ExpressionEngine, ExpressionError, is_expression
 from segment_gui.payload import (
@@ -811,6 +811,8 @@ class _Run:
         self.on_progress = on_progress
         self.on_result = on_result
         self.results: list[ItemResult | None] = [None] * total
+        # 1 for each item that has a result, so the next one without can be found in C.
+        self.finished = bytearray(total)
         self.done = 0
         self.reported = 0  # items 0 … reported - 1 have been passed to on_result
         self.outputs: list[dict[str, Any] | None] = [None] * total  # of sent items
@@ -847,9 +849,16 @@ class _Run:
         """
         if results and results[0].status == SENT:
             shared = {"success": True, **output}
-            for result in results:
-                self.results[result.index] = result
-                self.outputs[result.index] = shared
+            first, last = results[0].index, results[-1].index
+            if last - first + 1 == len(results):  # consecutive items, as batches mostly are
+                self.results[first : last + 1] = results
+                self.outputs[first : last + 1] = [shared] * len(results)
+                self.finished[first : last + 1] = b"\x01" * len(results)
+            else:
+                for result in results:
+                    self.results[result.index] = result
+                    self.outputs[result.index] = shared
+                    self.finished[result.index] = 1
             self.done += len(results)
             self.sent += len(results)
         else:
@@ -860,6 +869,7 @@ class _Run:
 
     def _record(self, result: ItemResult, output: Mapping[str, Any] | None) -> None:
         self.results[result.index] = result
+        self.finished[result.index] = 1
         self.done += 1
         if result.status == SENT:
             self.sent += 1
@@ -880,6 +890,10 @@ class _Run:
         Batch mode finishes an item that cannot be built before the items ahead of it are
         sent, so such a result waits here until every earlier item has finished.
         """
+        if self.on_result is None:
+            position = self.finished.find(0, self.reported)
+            self.reported = self.total if position < 0 else position
+            return
         results = self.results
         while self.reported < self.total:
             result = results[self.reported]
@@ -967,10 +981,16 @@ class _Run:
         self._report_results()
 
     def report(self) -> RunReport:
-        results = [result for result in self.results if result is not None]
+        results: list[ItemResult]
+        if self.done == self.total:
+            results = cast(list[ItemResult], list(self.results))  # no None is left
+        else:
+            results = [result for result in self.results if result is not None]
         output: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        if self.sent == len(results):
+        if self.sent == self.total:
+            output = cast(list[dict[str, Any]], list(self.outputs))  # every item has one
+        elif self.sent == len(results):
             output = [item for item in self.outputs if item is not None]
         else:
             for result in results:
