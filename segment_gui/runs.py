@@ -11,6 +11,7 @@ line calls it directly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -345,11 +346,22 @@ def batch_body_size(item_sizes: Sequence[int]) -> int:
 @dataclass(slots=True)
 class _Batch:
     """One batch request of a run: the items' indexes in order, their batch items (the
-    payloads of their results) and the serialized body `{"batch":[…]}`."""
+    payloads of their results) and the serialized body `{"batch":[…]}`.
+
+    With `pending_entries`, the batch items are made by `complete`, on the run thread, so
+    the body can be posted before they exist.
+    """
 
     indexes: Sequence[int]
     entries: list[dict[str, Any]]
     data: bytes
+    pending_entries: Callable[[], list[dict[str, Any]]] | None = None
+
+    def complete(self) -> None:
+        """Make the batch items that `pending_entries` returns, once."""
+        if self.pending_entries is not None:
+            self.entries += self.pending_entries()
+            self.pending_entries = None
 
 
 def _batch_size_problem(size: int, max_batch_bytes: int, max_message_bytes: int) -> str:
@@ -714,7 +726,8 @@ class MessageTemplate:
         message has one, a new anonymousId, both taken from `uuids`.
 
         Every item has the size that `batch_item_size` returns. The body is rendered in one
-        join, so its cost per item is that of a few list slots.
+        join, so its cost per item is that of a few list slots. The batch items are made by
+        the batch's `complete`, so the body can be posted first.
         """
         assert self._item is not None
         template = self._item
@@ -730,8 +743,9 @@ class MessageTemplate:
         items = template.render_all(message_text.encode("ascii").split(b","), anonymous_bytes)
         return _Batch(
             indexes,
-            template.copies(message_ids, anonymous_ids),
+            [],
             _BATCH_HEAD + items + _BATCH_TAIL,
+            functools.partial(template.copies, message_ids, anonymous_ids),
         )
 
     def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
@@ -1238,7 +1252,10 @@ def _send_template_batches(
         run.current = start
         run.progress()
         indexes = range(start, min(start + per_batch, count))
-        sender.send(builder.template.batch(indexes, builder.uuids))
+        batch = builder.template.batch(indexes, builder.uuids)
+        sender.send(batch)
+        # The batch items, which only the results need, are made while the body is posted.
+        batch.complete()
     sender.wait()
 
 
@@ -1337,6 +1354,8 @@ class _BatchSender:
                 return
             reply: _Reply | BaseException | None = None
             if not halted and not self.run.cancel.is_set():
+                # NOTE: the run thread may still be adding batch.entries (see _Batch.complete)
+                # while this posts; sending reads only the serialized data.
                 message = SerializedMessage("batch", {"batch": batch.entries}, batch.data)
                 try:
                     posted = self.run.post(self.base_url, message, self.write_key, self.options)
@@ -1356,15 +1375,17 @@ class _BatchSender:
             self._record_next()
 
     def join(self) -> None:
-        """Stop the thread after the batch in flight, if any, without recording results, so
-        the run's session is not closed under it."""
+        """Stop the thread, without recording results. With a batch still outstanding, wait
+        until its post has ended, so the run's session is not closed under it."""
         if self.thread is None:
             return
         with self.condition:
             self.queued.clear()
             self.queued.append(None)
             self.condition.notify_all()
-        self.thread.join()
+            idle = self.outstanding == 0  # every reply is recorded, so nothing is posting
+        if not idle:
+            self.thread.join()
 
     def _record_next(self) -> None:
         """Wait for the oldest outstanding batch and record its items' results."""
@@ -1379,6 +1400,7 @@ class _BatchSender:
         self.number += 1
         if isinstance(reply, BaseException):
             raise reply
+        batch.complete()
         indexes, entries = batch.indexes, batch.entries
         if reply.status == FAILED:
             first, last = indexes[0] + 1, indexes[-1] + 1
