@@ -825,7 +825,7 @@ class _Run:
         self.on_progress = on_progress
         self.on_result = on_result
         self.results: list[ItemResult | None] = [None] * total
-        # 1 for each item that has a result, so the next one without can be found in C.
+        # 1 for each item that has a result, so `bytearray.find` locates the first without.
         self.finished = bytearray(total)
         self.done = 0
         self.reported = 0  # items 0 … reported - 1 have been passed to on_result
@@ -837,9 +837,10 @@ class _Run:
         self.error = ""
         self.started = time.perf_counter()
         self.last_progress = -math.inf
-        # One kept-alive session for the whole run, whose requests run on the run's own
-        # thread. Its sockets register here, so a cancel can shut down the one in flight
-        # instead of leaving it until the read timeout.
+        # One kept-alive session for the whole run, whose requests run one at a time on the
+        # run's own thread, or in batch mode on the sender's thread. Its sockets register
+        # here, so a cancel can shut down the one in flight instead of leaving it until the
+        # read timeout.
         self.registry = SocketRegistry()
         self.session = _tracking_session(self.registry)
         self.direct = DirectRequests(self.registry, cancel)
