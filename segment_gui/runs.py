@@ -549,9 +549,6 @@ class _UUIDSource:
             self._ready = uuid4_strings(self.BLOCK)
         return self._ready.pop()
 
-    def take(self, count: int) -> list[str]:
-        return uuid4_strings(count)
-
     def take_text(self, count: int) -> str:
         """Return `count` new UUIDs separated by commas, as `uuid4_text` does."""
         return uuid4_text(count)
