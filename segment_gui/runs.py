@@ -11,15 +11,17 @@ line calls it directly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from segment_gui.expressions import ExpressionEngine, ExpressionError, is_expression
 from segment_gui.payload import (
@@ -55,6 +57,8 @@ SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 DEFAULT_MAX_BATCH_BYTES = SEGMENT_MAX_BATCH_BYTES - 1024
 # `{"batch":[` and `]}` around the items, as payload.serialize writes them.
 BATCH_ENVELOPE_BYTES = len(serialize({"batch": []}))
+_BATCH_HEAD = b'{"batch":['
+_BATCH_TAIL = b"]}"
 
 # Message paths that Segment's batch endpoint accepts as an item's "type".
 BATCH_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -339,6 +343,27 @@ def batch_body_size(item_sizes: Sequence[int]) -> int:
     return BATCH_ENVELOPE_BYTES + sum(item_sizes) + max(len(item_sizes) - 1, 0)
 
 
+@dataclass(slots=True)
+class _Batch:
+    """One batch request of a run: the items' indexes in order, their batch items (the
+    payloads of their results) and the serialized body `{"batch":[…]}`.
+
+    With `pending_entries`, the batch items are made by `complete`, on the run thread, so
+    the body can be posted before they exist.
+    """
+
+    indexes: Sequence[int]
+    entries: list[dict[str, Any]]
+    data: bytes
+    pending_entries: Callable[[], list[dict[str, Any]]] | None = None
+
+    def complete(self) -> None:
+        """Make the batch items that `pending_entries` returns, once."""
+        if self.pending_entries is not None:
+            self.entries += self.pending_entries()
+            self.pending_entries = None
+
+
 def _batch_size_problem(size: int, max_batch_bytes: int, max_message_bytes: int) -> str:
     """Return why a batch item of `size` serialized bytes fits in no batch, or ""."""
     if size > max_message_bytes:
@@ -481,18 +506,34 @@ def _json_string_content(text: str) -> bytes:
     return json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
 
 
+# Byte tables that set the version nibble (4) and the variant bits (10xx) of a UUID.
+_UUID_VERSION_4 = bytes(byte & 0x0F | 0x40 for byte in range(256))
+_UUID_VARIANT = bytes(byte & 0x3F | 0x80 for byte in range(256))
+
+
+def uuid4_text(count: int) -> str:
+    """Return `count` random UUIDs (version 4, RFC 4122) in the form of `str(uuid.uuid4())`,
+    separated by commas, from one `os.urandom` call and without a Python loop per UUID."""
+    if count <= 0:
+        return ""
+    data = bytearray(os.urandom(16 * count))
+    data[6::16] = data[6::16].translate(_UUID_VERSION_4)
+    data[8::16] = data[8::16].translate(_UUID_VARIANT)
+    # Each UUID becomes 8 groups of 4 hex digits with a "-" after each group but the last
+    # of the text, 40 characters a UUID. Deleting the dashes after groups 7, 6 and 1 leaves
+    # the 8-4-4-4-12 form, and the dash after each UUID becomes the comma.
+    text = bytearray(data.hex("-", 2), "ascii")
+    del text[34::40]
+    del text[29::39]
+    del text[4::38]
+    text[36::37] = b"," * (count - 1)
+    return text.decode("ascii")
+
+
 def uuid4_strings(count: int) -> list[str]:
     """Return `count` random UUIDs (version 4, RFC 4122) as strings, in the form of
-    `str(uuid.uuid4())`, from one `os.urandom` call."""
-    data = bytearray(os.urandom(16 * count))
-    data[6::16] = bytes(byte & 0x0F | 0x40 for byte in data[6::16])  # version 4
-    data[8::16] = bytes(byte & 0x3F | 0x80 for byte in data[8::16])  # variant 10xx
-    text = data.hex()
-    return [
-        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
-        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
+    `str(uuid.uuid4())`."""
+    return uuid4_text(count).split(",") if count > 0 else []
 
 
 class _UUIDSource:
@@ -508,8 +549,9 @@ class _UUIDSource:
             self._ready = uuid4_strings(self.BLOCK)
         return self._ready.pop()
 
-    def take(self, count: int) -> list[str]:
-        return uuid4_strings(count)
+    def take_text(self, count: int) -> str:
+        """Return `count` new UUIDs separated by commas, as `uuid4_text` does."""
+        return uuid4_text(count)
 
 
 class _TreeTemplate:
@@ -533,6 +575,15 @@ class _TreeTemplate:
         self.usable = len(parts) - 1 == len(self.message_id_paths) and sum(
             len(pieces) - 1 for pieces in self.pieces
         ) == len(self.anonymous_id_paths)
+        # The serialized tree as segments[0] ID segments[1] ID … segments[-1], and for each
+        # ID in that order whether it is the message ID (True) or the anonymous ID (False).
+        self.segments: list[bytes] = []
+        self.slots: list[bool] = []
+        for number, pieces in enumerate(self.pieces):
+            if number:
+                self.slots.append(True)
+            self.slots += [False] * (len(pieces) - 1)
+            self.segments += pieces
 
     def copy(self, message_id: str, anonymous_id: str) -> dict[str, Any]:
         if self.top_level:
@@ -549,10 +600,48 @@ class _TreeTemplate:
             tree = _replace_at(tree, path, anonymous_id)
         return dict(tree)
 
+    def copies(self, message_ids: list[str], anonymous_ids: list[str]) -> list[dict[str, Any]]:
+        """Return one copy per message ID, as `copy` does. `anonymous_ids` is empty when the
+        tree has no anonymous ID, else as long as `message_ids`."""
+        if self.top_level and len(self.message_id_paths) == 1 and len(anonymous_ids) == 0:
+            tree, (message_key,) = self.tree, self.message_id_paths[0]
+            # Replacing a key keeps its place in the dict, as in the tree.
+            return [{**tree, str(message_key): message_id} for message_id in message_ids]
+        if not anonymous_ids:
+            anonymous_ids = [""] * len(message_ids)
+        return [
+            self.copy(message_id, anonymous_id)
+            for message_id, anonymous_id in zip(message_ids, anonymous_ids, strict=True)
+        ]
+
     def render(self, message_id: bytes, anonymous_id: bytes) -> bytes:
         if self.flat_pieces is not None:
             return message_id.join(self.flat_pieces)
         return message_id.join([anonymous_id.join(pieces) for pieces in self.pieces])
+
+    def render_all(self, message_ids: list[bytes], anonymous_ids: list[bytes]) -> bytes:
+        """Return `render` of each pair of IDs, joined by commas, in one `bytes.join`.
+
+        The list to join holds, for each copy, each ID followed by the segment after it.
+        The segment after the last ID of a copy also carries the comma and the first
+        segment of the next copy.
+        """
+        count = len(message_ids)
+        if count == 0:
+            return b""
+        segments, slots = self.segments, self.slots
+        width = len(slots)
+        if width == 0:
+            return b",".join([segments[0]] * count)
+        parts: list[bytes] = [b""] * (2 * width * count)
+        for position, is_message_id in enumerate(slots):
+            parts[2 * position :: 2 * width] = message_ids if is_message_id else anonymous_ids
+            following = segments[position + 1]
+            if position == width - 1:
+                following += b"," + segments[0]
+            parts[2 * position + 1 :: 2 * width] = [following] * count
+        parts[-1] = segments[-1]
+        return segments[0] + b"".join(parts)
 
 
 class MessageTemplate:
@@ -629,33 +718,32 @@ class MessageTemplate:
         the placeholders), or None when the message has no batch type."""
         return None if self._item is None else self._item.size
 
-    def batch_entries(
-        self, indexes: range, uuids: _UUIDSource
-    ) -> list[tuple[int, dict[str, Any], bytes]]:
-        """Return (index, batch item, its bytes) for each index, each with a new messageId
-        and, where the message has one, a new anonymousId, both taken from `uuids`.
+    def batch(self, indexes: range, uuids: _UUIDSource) -> _Batch:
+        """Return the batch of items `indexes`, each with a new messageId and, where the
+        message has one, a new anonymousId, both taken from `uuids`.
 
-        Every item then has the size that `batch_item_size` returns.
+        Every item has the size that `batch_item_size` returns. The body is rendered in one
+        join, so its cost per item is that of a few list slots. The batch items are made by
+        the batch's `complete`, so the body can be posted first.
         """
         assert self._item is not None
         template = self._item
-        message_ids = uuids.take(len(indexes))
-        if not self.uses_anonymous_id:
-            return [
-                (index, template.copy(message_id, ""), template.render(message_id.encode(), b""))
-                for index, message_id in zip(indexes, message_ids, strict=True)
-            ]
-        anonymous_ids = uuids.take(len(indexes))
-        return [
-            (
-                index,
-                template.copy(message_id, anonymous_id),
-                template.render(message_id.encode(), anonymous_id.encode()),
-            )
-            for index, message_id, anonymous_id in zip(
-                indexes, message_ids, anonymous_ids, strict=True
-            )
-        ]
+        count = len(indexes)
+        message_text = uuids.take_text(count)
+        message_ids = message_text.split(",")
+        anonymous_ids: list[str] = []
+        anonymous_bytes: list[bytes] = []
+        if self.uses_anonymous_id:
+            anonymous_text = uuids.take_text(count)
+            anonymous_ids = anonymous_text.split(",")
+            anonymous_bytes = anonymous_text.encode("ascii").split(b",")
+        items = template.render_all(message_text.encode("ascii").split(b","), anonymous_bytes)
+        return _Batch(
+            indexes,
+            [],
+            _BATCH_HEAD + items + _BATCH_TAIL,
+            functools.partial(template.copies, message_ids, anonymous_ids),
+        )
 
     def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
         """Return the batch item with these IDs and its serialized form, or None as `message`
@@ -734,9 +822,11 @@ class _Run:
         self.on_progress = on_progress
         self.on_result = on_result
         self.results: list[ItemResult | None] = [None] * total
+        # 1 for each item that has a result, so `bytearray.find` locates the first without.
+        self.finished = bytearray(total)
         self.done = 0
         self.reported = 0  # items 0 … reported - 1 have been passed to on_result
-        self.outputs: dict[int, dict[str, Any]] = {}
+        self.outputs: list[dict[str, Any] | None] = [None] * total  # of sent items
         self.sent = 0
         self.failed = 0
         self.current: int | None = None
@@ -744,9 +834,10 @@ class _Run:
         self.error = ""
         self.started = time.perf_counter()
         self.last_progress = -math.inf
-        # One kept-alive session for the whole run, whose requests run on the run's own
-        # thread. Its sockets register here, so a cancel can shut down the one in flight
-        # instead of leaving it until the read timeout.
+        # One kept-alive session for the whole run, whose requests run one at a time on the
+        # run's own thread, or in batch mode on the sender's thread. Its sockets register
+        # here, so a cancel can shut down the one in flight instead of leaving it until the
+        # read timeout.
         self.registry = SocketRegistry()
         self.session = _tracking_session(self.registry)
         self.direct = DirectRequests(self.registry, cancel)
@@ -763,11 +854,23 @@ class _Run:
 
     def finish_all(self, results: Sequence[ItemResult], output: Mapping[str, Any]) -> None:
         """Record the items of one request, which share its status and output, then report
-        them."""
+        them.
+
+        NOTE: the sent items of one request share one output dict, so a caller that changes
+        one item of `RunReport.output` changes the others of that request too.
+        """
         if results and results[0].status == SENT:
-            for result in results:
-                self.results[result.index] = result
-                self.outputs[result.index] = {"success": True, **output}
+            shared = {"success": True, **output}
+            first, last = results[0].index, results[-1].index
+            if last - first + 1 == len(results):  # consecutive items, as batches mostly are
+                self.results[first : last + 1] = results
+                self.outputs[first : last + 1] = [shared] * len(results)
+                self.finished[first : last + 1] = b"\x01" * len(results)
+            else:
+                for result in results:
+                    self.results[result.index] = result
+                    self.outputs[result.index] = shared
+                    self.finished[result.index] = 1
             self.done += len(results)
             self.sent += len(results)
         else:
@@ -778,6 +881,7 @@ class _Run:
 
     def _record(self, result: ItemResult, output: Mapping[str, Any] | None) -> None:
         self.results[result.index] = result
+        self.finished[result.index] = 1
         self.done += 1
         if result.status == SENT:
             self.sent += 1
@@ -798,6 +902,10 @@ class _Run:
         Batch mode finishes an item that cannot be built before the items ahead of it are
         sent, so such a result waits here until every earlier item has finished.
         """
+        if self.on_result is None:
+            position = self.finished.find(0, self.reported)
+            self.reported = self.total if position < 0 else position
+            return
         results = self.results
         while self.reported < self.total:
             result = results[self.reported]
@@ -870,6 +978,9 @@ class _Run:
     def mark_rest(self) -> None:
         """Give every item without a result its final status: cancelled when the run was
         cancelled, skipped when a failure stopped it."""
+        if self.done == self.total:
+            self._report_results()
+            return
         for index, result in enumerate(self.results):
             if result is not None:
                 continue
@@ -882,23 +993,36 @@ class _Run:
         self._report_results()
 
     def report(self) -> RunReport:
-        results = [result for result in self.results if result is not None]
+        results: list[ItemResult]
+        if self.done == self.total:
+            results = cast(list[ItemResult], list(self.results))  # no None is left
+        else:
+            results = [result for result in self.results if result is not None]
         output: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        for result in results:
-            if result.status == SENT:
-                output.append(self.outputs[result.index])
-            elif result.status == FAILED:
-                if self.settings.on_error == CONTINUE_REGULAR_OUTPUT:
-                    output.append({"error": result.error})
-                elif self.settings.on_error == CONTINUE_ERROR_OUTPUT:
-                    errors.append({"error": result.error})
+        if self.sent == self.total:
+            output = cast(list[dict[str, Any]], list(self.outputs))  # every item has one
+        elif self.sent == len(results):
+            output = [item for item in self.outputs if item is not None]
+        else:
+            for result in results:
+                if result.status == SENT:
+                    sent_output = self.outputs[result.index]
+                    assert sent_output is not None
+                    output.append(sent_output)
+                elif result.status == FAILED:
+                    if self.settings.on_error == CONTINUE_REGULAR_OUTPUT:
+                        output.append({"error": result.error})
+                    elif self.settings.on_error == CONTINUE_ERROR_OUTPUT:
+                        errors.append({"error": result.error})
         # NOTE: n8n gives a node that stopped the workflow no output at all. Here the items
         # sent before the failure stay in `output`, because Segment has received them.
         stopped = self.stopped_at is not None
         if self.settings.always_output_data and not output and not stopped:
             output.append({})
-        cancelled = any(result.status == CANCELLED for result in results)
+        cancelled = self.sent < len(results) and any(
+            result.status == CANCELLED for result in results
+        )
         return RunReport(
             results=results,
             output=output,
@@ -1126,7 +1250,10 @@ def _send_template_batches(
         run.current = start
         run.progress()
         indexes = range(start, min(start + per_batch, count))
-        sender.send(builder.template.batch_entries(indexes, builder.uuids))
+        batch = builder.template.batch(indexes, builder.uuids)
+        sender.send(batch)
+        # The batch items, which only the results need, are made while the body is posted.
+        batch.complete()
     sender.wait()
 
 
@@ -1143,7 +1270,7 @@ def _build_and_send(
         batch_entry, data, error = builder.batch_item(index, item)
         if error:
             if run.stops_on_error:
-                sender.send(current)
+                sender.send(_joined_batch(current))
                 current, current_bytes = [], BATCH_ENVELOPE_BYTES
                 sender.wait()
                 if run.interrupted():
@@ -1153,68 +1280,128 @@ def _build_and_send(
         assert batch_entry is not None
         separator = 1 if current else 0  # the comma between items
         if current and current_bytes + separator + len(data) > DEFAULT_MAX_BATCH_BYTES:
-            sender.send(current)
+            sender.send(_joined_batch(current))
             current, current_bytes, separator = [], BATCH_ENVELOPE_BYTES, 0
         current.append((index, batch_entry, data))
         current_bytes += separator + len(data)
-    sender.send(current)
+    sender.send(_joined_batch(current))
     sender.wait()
 
 
+def _joined_batch(items: list[tuple[int, dict[str, Any], bytes]]) -> _Batch:
+    """Return the batch of these (index, batch item, its bytes), its body joined from the
+    items' bytes."""
+    return _Batch(
+        [index for index, _entry, _data in items],
+        [entry for _index, entry, _data in items],
+        _BATCH_HEAD + b",".join([data for _index, _entry, data in items]) + _BATCH_TAIL,
+    )
+
+
 class _BatchSender:
-    """Posts a run's batches in order, one at a time, each on a thread of its own, so the run
-    thread can build the next batch meanwhile. Results are recorded on the run thread."""
+    """Posts a run's batches in order on one thread of its own, while the run thread builds
+    the next batch and records the replies, in item order.
+
+    At most MAX_OUTSTANDING batches are sent and not yet recorded: one in flight and one
+    queued, so the thread posts the next batch as soon as a reply arrives. The thread posts
+    nothing more after a cancel, an exception, or a failed batch under Stop Workflow. The
+    batches it does not post get no results, so `_Run.mark_rest` marks their items.
+    """
+
+    MAX_OUTSTANDING = 2
 
     def __init__(self, run: _Run, base_url: str, write_key: str, options: SendOptions) -> None:
         self.run = run
         self.base_url = base_url
         self.write_key = write_key
         self.options = options
-        self.number = 0
-        self.in_flight: tuple[threading.Thread, list[_Reply | BaseException], list[Any]] | None
-        self.in_flight = None
+        self.number = 0  # the number of the next batch whose reply is recorded
+        self.outstanding = 0
+        self.condition = threading.Condition()
+        self.queued: deque[_Batch | None] = deque()  # None stops the thread
+        self.replies: deque[tuple[_Batch, _Reply | BaseException | None]] = deque()
+        self.thread: threading.Thread | None = None
 
-    def send(self, batch: list[tuple[int, dict[str, Any], bytes]]) -> None:
-        """Wait for the batch in flight, then post `batch` unless the run was interrupted."""
-        self.wait()
-        if not batch or self.run.interrupted():
+    def send(self, batch: _Batch) -> None:
+        """Queue `batch` unless it is empty or the run was interrupted. First record replies
+        until fewer than MAX_OUTSTANDING batches are outstanding."""
+        while self.outstanding >= self.MAX_OUTSTANDING:
+            self._record_next()
+        if not batch.indexes or self.run.interrupted():
             return
-        self.run.current = batch[0][0]
-        body = {"batch": [batch_entry for _index, batch_entry, _data in batch]}
-        data = b'{"batch":[' + b",".join(data for _index, _entry, data in batch) + b"]}"
-        message = SerializedMessage("batch", body, data)
-        replies: list[_Reply | BaseException] = []
+        self.run.current = batch.indexes[0]
+        with self.condition:
+            self.queued.append(batch)
+            self.outstanding += 1
+            self.condition.notify_all()
+        if self.thread is None:
+            self.thread = threading.Thread(
+                target=self._post_queued, name="segment-gui-batch", daemon=True
+            )
+            self.thread.start()
 
-        def post() -> None:
-            try:
-                replies.append(self.run.post(self.base_url, message, self.write_key, self.options))
-            except BaseException as error:  # re-raised on the run thread by wait()
-                replies.append(error)
-
-        thread = threading.Thread(target=post, name="segment-gui-batch", daemon=True)
-        thread.start()
-        self.in_flight = (thread, replies, batch)
-
-    def join(self) -> None:
-        """Wait for the thread of the batch in flight, if any, without recording its results,
-        so the run's session is not closed under it."""
-        if self.in_flight is not None:
-            self.in_flight[0].join()
+    def _post_queued(self) -> None:
+        """Post each queued batch in turn, on the sender's thread, until None is queued."""
+        halted = False
+        while True:
+            with self.condition:
+                while not self.queued:
+                    self.condition.wait()
+                batch = self.queued.popleft()
+            if batch is None:
+                return
+            reply: _Reply | BaseException | None = None
+            if not halted and not self.run.cancel.is_set():
+                # NOTE: the run thread may still be adding batch.entries (see _Batch.complete)
+                # while this posts; sending reads only the serialized data.
+                message = SerializedMessage("batch", {"batch": batch.entries}, batch.data)
+                try:
+                    posted = self.run.post(self.base_url, message, self.write_key, self.options)
+                except BaseException as error:  # re-raised on the run thread by _record_next
+                    reply, halted = error, True
+                else:
+                    reply = posted
+                    halted = posted.status == CANCELLED
+                    halted = halted or (posted.status == FAILED and self.run.stops_on_error)
+            with self.condition:
+                self.replies.append((batch, reply))
+                self.condition.notify_all()
 
     def wait(self) -> None:
-        """Wait for the batch in flight, if any, and record its items' results."""
-        if self.in_flight is None:
+        """Wait for every outstanding batch and record its items' results."""
+        while self.outstanding:
+            self._record_next()
+
+    def join(self) -> None:
+        """Stop the thread, without recording results. With a batch still outstanding, wait
+        until its post has ended, so the run's session is not closed under it."""
+        if self.thread is None:
             return
-        thread, replies, batch = self.in_flight
-        self.in_flight = None
-        thread.join()
+        with self.condition:
+            self.queued.clear()
+            self.queued.append(None)
+            self.condition.notify_all()
+            idle = self.outstanding == 0  # every reply is recorded, so nothing is posting
+        if not idle:
+            self.thread.join()
+
+    def _record_next(self) -> None:
+        """Wait for the oldest outstanding batch and record its items' results."""
+        with self.condition:
+            while not self.replies:
+                self.condition.wait()
+            batch, reply = self.replies.popleft()
+            self.outstanding -= 1
+        if reply is None:
+            return  # not posted
         number = self.number
         self.number += 1
-        reply = replies[0]
         if isinstance(reply, BaseException):
             raise reply
+        batch.complete()
+        indexes, entries = batch.indexes, batch.entries
         if reply.status == FAILED:
-            first, last = batch[0][0] + 1, batch[-1][0] + 1
+            first, last = indexes[0] + 1, indexes[-1] + 1
             reply.error = f"the batch request with items {first} to {last} failed: {reply.error}"
         status, http_status, response = reply.status, reply.http_status, reply.response
         error, elapsed_ms, in_flight = reply.error, reply.elapsed_ms, reply.in_flight
@@ -1222,6 +1409,6 @@ class _BatchSender:
             ItemResult(
                 index, status, entry, http_status, response, error, elapsed_ms, number, in_flight
             )
-            for index, entry, _data in batch
+            for index, entry in zip(indexes, entries, strict=True)
         ]
         self.run.finish_all(results, reply.output)

@@ -147,6 +147,49 @@ def _parse_body_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
+# The body of a batch with no other member, as clients such as segment-gui send it.
+_PLAIN_BATCH_HEAD = '{"batch":['
+_PLAIN_BATCH_TAIL = "]}"
+# The compact ASCII JSON of a value is at most this many times as long as its source text:
+# a character outside the Basic Multilingual Plane, written raw, becomes two \u escapes.
+_MAX_COMPACT_GROWTH = 12
+
+
+def _scan_plain_batch(body: bytes) -> tuple[list[Any], list[int]] | None:
+    """Parse a UTF-8 body of exactly `{"batch":[item,item,…]}`, with no other member and no
+    whitespace outside the items, into its items and the length of each item's source text.
+
+    Returns None for any other body, valid or not, which `_parse_body_object` then parses.
+    The items are what `json.loads` returns for them.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith(_PLAIN_BATCH_HEAD) or not text.endswith(_PLAIN_BATCH_TAIL):
+        return None
+    # A decoder per body, because its scanner keeps a memo of keys during a call.
+    decode = json.JSONDecoder(parse_constant=_reject_json_constant).raw_decode
+    items: list[Any] = []
+    lengths: list[int] = []
+    position = len(_PLAIN_BATCH_HEAD)
+    items_end = len(text) - len(_PLAIN_BATCH_TAIL)
+    if position == items_end:
+        return items, lengths
+    while True:
+        try:
+            item, end = decode(text, position)
+        except (ValueError, RecursionError):
+            return None
+        items.append(item)
+        lengths.append(end - position)
+        if end == items_end:
+            return items, lengths
+        if end > items_end or text[end] != ",":
+            return None
+        position = end + 1
+
+
 def _check_body_size(endpoint: str, size: int) -> None:
     """Raise _RequestRejected (400) when a body of `size` bytes is over Segment's limit."""
     if endpoint == BATCH_ENDPOINT:
@@ -166,11 +209,15 @@ def _check_body_size(endpoint: str, size: int) -> None:
         )
 
 
-def _batch_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
+def _batch_items(
+    payload: dict[str, Any], source_lengths: list[int] | None = None
+) -> list[dict[str, Any]]:
     """Return the messages of a batch body, or raise _RequestRejected (400).
 
     Each item is measured as compact JSON, because the HTTP body of a batch does not show
-    how large each message is on its own.
+    how large each message is on its own. `source_lengths`, from `_scan_plain_batch`, gives
+    the length of each item's source text. An item whose source is short enough that its
+    compact JSON cannot exceed the limit is not serialized to measure it.
     """
     if "batch" not in payload:
         raise _RequestRejected(
@@ -191,6 +238,9 @@ def _batch_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 HTTPStatus.BAD_REQUEST,
                 f"batch[{index}] must be a JSON object, got a JSON {_json_kind(item)}",
             )
+        if source_lengths is not None:
+            if source_lengths[index] * _MAX_COMPACT_GROWTH <= MAX_MESSAGE_BYTES:
+                continue
         size = len(json.dumps(item, separators=(",", ":")))
         if size > MAX_MESSAGE_BYTES:
             raise _RequestRejected(
@@ -249,6 +299,14 @@ def _is_blank(value: object) -> bool:
 
 def notes_for(message_type: str, message: dict[str, Any]) -> tuple[str, ...]:
     """List the reasons why Segment would accept `message` with 200 but then drop it."""
+    required = _REQUIRED_FIELDS.get(message_type)
+    if (
+        message_type in MESSAGE_TYPES
+        and not (_is_blank(message.get("userId")) and _is_blank(message.get("anonymousId")))
+        and (required is None or not _is_blank(message.get(required[0])))
+    ):
+        return ()
+
     notes: list[str] = []
     if not message_type:
         notes.append("no type: Segment drops a batch message without one")
@@ -261,7 +319,6 @@ def notes_for(message_type: str, message: dict[str, Any]) -> tuple[str, ...]:
     if _is_blank(message.get("userId")) and _is_blank(message.get("anonymousId")):
         notes.append(NO_IDENTITY_NOTE)
 
-    required = _REQUIRED_FIELDS.get(message_type)
     if required is not None and _is_blank(message.get(required[0])):
         notes.append(required[1])
     return tuple(notes)
@@ -273,14 +330,16 @@ def _with_masked_key(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "writeKey": mask_write_key(str(message["writeKey"]))}
 
 
-def _typed_messages(endpoint: str, payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _typed_messages(
+    endpoint: str, payload: dict[str, Any], source_lengths: list[int] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     if endpoint != BATCH_ENDPOINT:
         return [(endpoint, payload)]
 
     # NOTE: batch-level members such as context and integrations are not merged into the
     # recorded items, so each record shows only the fields of its own item.
     typed: list[tuple[str, dict[str, Any]]] = []
-    for item in _batch_items(payload):
+    for item in _batch_items(payload, source_lengths):
         item_type = item.get("type")
         typed.append((item_type if isinstance(item_type, str) else "", item))
     return typed
@@ -440,9 +499,15 @@ class _SandboxHandler(BaseHTTPRequestHandler):
     def _parse_request(self, endpoint: str) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
         body = self._read_body(endpoint)
         _check_body_size(endpoint, len(body))
-        payload = _parse_body_object(body)
+        scanned = _scan_plain_batch(body) if endpoint == BATCH_ENDPOINT else None
+        source_lengths: list[int] | None = None
+        if scanned is None:
+            payload = _parse_body_object(body)
+        else:
+            payload = {"batch": scanned[0]}
+            source_lengths = scanned[1]
         write_key = _resolve_write_key(self.headers.get("Authorization"), payload)
-        return write_key, _typed_messages(endpoint, payload)
+        return write_key, _typed_messages(endpoint, payload, source_lengths)
 
     def _read_body(self, endpoint: str) -> bytes:
         length = self._content_length()

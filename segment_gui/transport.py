@@ -527,10 +527,15 @@ def pin_environment(session: Any, url: str) -> None:
     checks as a session that reads them per request. It also stops requests from taking
     credentials for the host from ~/.netrc, which would replace the write key's
     Authorization header.
+
+    An `http://` URL uses no certificates, so its session keeps `verify=True` even where
+    REQUESTS_CA_BUNDLE names a file: requests 2.32 calls `os.path.isdir` on such a path
+    for every request, which releases the GIL in the middle of a send.
     """
     settings = session.merge_environment_settings(url, {}, None, None, None)
     session.proxies = settings["proxies"]
-    session.verify = settings["verify"]
+    if urlsplit(url).scheme.lower() == "https":
+        session.verify = settings["verify"]
     session.trust_env = False
 
 

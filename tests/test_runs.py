@@ -40,7 +40,9 @@ from segment_gui.runs import (
     pack_batches,
     run_items,
     uuid4_strings,
+    uuid4_text,
 )
+from segment_gui.runs import _UUIDSource as UUIDSource
 from segment_gui.sandbox import SandboxCollector
 from segment_gui.spec import NodeSpec, load_spec
 from segment_gui.storage import PresetStore, app_paths
@@ -1311,6 +1313,74 @@ def test_uuid4_strings_are_version_4() -> None:
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
         assert str(parsed) == value
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 1000])
+def test_uuid4_text_is_comma_separated(count: int) -> None:
+    text = uuid4_text(count)
+
+    values = text.split(",") if text else []
+    assert len(values) == count
+    assert len(set(values)) == count
+    for value in values:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value
+
+
+@pytest.mark.parametrize(
+    ("values", "mode"),
+    [case[1:] for case in TEMPLATE_CASES],
+    ids=[case[0] for case in TEMPLATE_CASES],
+)
+def test_template_batch_matches_compose(spec: NodeSpec, values: dict[str, Any], mode: str) -> None:
+    template = MessageTemplate.create(spec, values, mode)
+    assert template is not None
+    if template.batch_item_size() is None:
+        pytest.skip("this message has no batch type")
+
+    batch = template.batch(range(3, 7), UUIDSource())
+    batch.complete()
+
+    assert list(batch.indexes) == [3, 4, 5, 6]
+    expected = []
+    for entry in batch.entries:
+        composed = compose(
+            spec,
+            values,
+            anonymous_id=entry.get("anonymousId", "unused"),
+            message_id=entry.get("messageId", "unused"),
+            mode=mode,
+        ).message
+        assert composed is not None
+        assert entry == batch_item(composed)
+        expected.append(batch_item(composed))
+    assert batch.data == serialize({"batch": expected})
+    if "messageId" in batch.entries[0]:
+        assert len({entry["messageId"] for entry in batch.entries}) == 4
+    assert len(batch.data) == batch_body_size([template.batch_item_size() or 0] * 4)
+
+
+def test_batch_failure_continues_with_queued_batches(
+    spec: NodeSpec, engine: ExpressionEngine, make_server: Callable[[Responder], RecordingServer]
+) -> None:
+    def respond(number: int, _record: dict[str, Any]) -> tuple[int, bytes]:
+        return (503, b"down") if number == 2 else (200, b'{"success": true}')
+
+    server = make_server(respond)
+    settings = RunSettings(on_error="continueRegularOutput")
+    items = [pad_for_item_size(spec, engine, 30_000, index=n) for n in range(40)]
+
+    report = run(spec, engine, PAD_VALUES, items, server.base_url, settings, delivery="batch")
+
+    assert statuses(report) == ["sent"] * 17 + ["failed"] * 17 + ["sent"] * 6
+    assert [len(body["batch"]) for body in server.bodies()] == [17, 17, 6]
+    assert [result.batch for result in report.results] == [0] * 17 + [1] * 17 + [2] * 6
+    failed_output = {"error": report.results[17].error}
+    assert (
+        report.output == [{"success": True}] * 17 + [failed_output] * 17 + [{"success": True}] * 6
+    )
 
 
 @pytest.mark.parametrize("delivery", ["single", "batch"])

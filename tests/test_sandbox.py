@@ -703,3 +703,77 @@ def test_foreground_log_unwritable(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 2
     captured = capsys.readouterr()
     assert f"cannot open log file {log_path}" in captured.err
+
+
+# --- Compact batch bodies, as segment-gui sends them ---
+
+
+def compact_batch(items: list[Any]) -> bytes:
+    """Return `{"batch":[…]}` without spaces, as segment-gui and Segment's libraries post it."""
+    return json.dumps({"batch": items}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_compact_batch_records_items_in_order(collector: SandboxCollector) -> None:
+    items = [
+        {"type": "track", "userId": "u1", "event": 'Zoë "Z" \\ 😀', "properties": {"n": 1e15}},
+        {"type": "identify", "anonymousId": "a1", "traits": {"list": [1, 2.5, None, True]}},
+        {"type": "page", "userId": "u2", "name": ""},
+    ]
+
+    response = post_raw(collector, "batch", compact_batch(items))
+
+    assert response.status_code == 200
+    assert [record.message for record in collector.messages()] == items
+    assert [record.type for record in collector.messages()] == ["track", "identify", "page"]
+
+
+def test_compact_batch_item_over_limit_400(collector: SandboxCollector) -> None:
+    big = json.loads(padded_json(MAX_MESSAGE_BYTES + 1, type="track", userId="u1", event="E"))
+
+    response = post_raw(collector, "batch", compact_batch([{"type": "track", "userId": "u1"}, big]))
+
+    assert_rejected(response, 400, f"batch[1] is {MAX_MESSAGE_BYTES + 1} bytes")
+    assert collector.messages() == []
+
+
+def test_compact_batch_item_at_limit_accepted(collector: SandboxCollector) -> None:
+    item = json.loads(padded_json(MAX_MESSAGE_BYTES, type="track", userId="u1", event="E"))
+
+    response = post_raw(collector, "batch", compact_batch([item]))
+
+    assert response.status_code == 200
+    assert len(collector.messages()) == 1
+
+
+def test_compact_batch_escaped_size_counts(collector: SandboxCollector) -> None:
+    # 5,500 × "é" is 11,000 bytes in the body but 33,000 characters as "\u00e9" escapes.
+    item = {"type": "track", "userId": "u1", "event": "E", "properties": {"text": "é" * 5500}}
+    size = len(json.dumps(item, separators=(",", ":")))
+    assert len(compact_batch([item])) < MAX_MESSAGE_BYTES < size
+
+    response = post_raw(collector, "batch", compact_batch([item]))
+
+    assert_rejected(response, 400, f"batch[0] is {size} bytes")
+    assert collector.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason_part"),
+    [
+        (b'{"batch":[{"type":"track"},]}', 400, "not valid JSON"),
+        (b'{"batch":[NaN]}', 400, "NaN is not valid JSON"),
+        (b'{"batch":[{"type":"track"},3]}', 400, "batch[1] must be a JSON object"),
+        (b'{"batch":[{"userId":"u1"}],"writeKey":"wk"]}', 400, "not valid JSON"),
+        (b'{"batch":[]}', 200, ""),
+    ],
+)
+def test_compact_batch_errors(
+    collector: SandboxCollector, body: bytes, status: int, reason_part: str
+) -> None:
+    response = post_raw(collector, "batch", body)
+
+    if status == 200:
+        assert response.status_code == 200
+    else:
+        assert_rejected(response, status, reason_part)
+    assert collector.messages() == []

@@ -38,6 +38,7 @@ from segment_gui.transport import (
     backoff_seconds,
     connect_timeout_failure,
     needs_insecure_confirmation,
+    pin_environment,
     read_timeout_failure,
     retry_after_seconds,
     send,
@@ -853,3 +854,27 @@ def test_needs_insecure_confirmation(url: str, expected: bool) -> None:
 def test_options_rejected(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         SendOptions(**changes)  # type: ignore[arg-type]
+
+
+# -- environment pinned per run ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "verify"),
+    [("http://127.0.0.1:9/v1", True), ("https://127.0.0.1:9/v1", "CA_FILE")],
+)
+def test_pin_environment_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, verify: object
+) -> None:
+    import requests
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("NO_PROXY", "*")
+
+    with requests.Session() as session:
+        pin_environment(session, url)
+
+        assert session.verify == (str(bundle) if verify == "CA_FILE" else verify)
+        assert session.trust_env is False
