@@ -8,7 +8,6 @@ input widgets themselves, so tests can find them by path with `findChild`.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QMenu,
     QPlainTextEdit,
@@ -33,13 +33,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segment_gui.model import default_option_value
+from segment_gui.model import copy_json, default_option_value
 from segment_gui.spec import CollectionOption, Field
 from segment_gui.ui.icons import icon
 
 
+def _field_message_label(editor: QWidget) -> QLabel:
+    """Return the message label of the LeafField that contains `editor`."""
+    field = editor.parentWidget()
+    if not isinstance(field, LeafField):
+        raise AttributeError(f"{editor.objectName()!r} is not the editor of a LeafField")
+    return field.message_label
+
+
 class StringEditor(QLineEdit):
     value_changed = Signal()
+    # The LeafField's label for messages, created on first use.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +79,8 @@ class TextEditor(QPlainTextEdit):
     """A multi-line string (typeOptions.rows > 1), such as the node's notes."""
 
     value_changed = Signal()
+    # The LeafField's label for messages, created on first use.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +104,8 @@ class TextEditor(QPlainTextEdit):
 
 class BooleanEditor(QCheckBox):
     value_changed = Signal()
+    # The LeafField's label for messages, created on first use.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +124,8 @@ class BooleanEditor(QCheckBox):
 
 class OptionsEditor(QComboBox):
     value_changed = Signal()
+    # The LeafField's label for messages, created on first use.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +151,8 @@ class OptionsEditor(QComboBox):
 
 class NumberEditor(QSpinBox):
     value_changed = Signal()
+    # The LeafField's label for messages, created on first use.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +194,12 @@ class LeafField(QWidget):
     In expression mode the value is n8n's stored form: the text with a leading `=`. The fixed
     editor keeps the parameter path as its objectName; the expression editor, the toggle and
     the preview use the path with `:expression`, `:mode` and `:preview` appended.
+
+    The expression editor, its tip, the preview, the message label and the Boolean caption
+    are created the first time they are used (the `expression_edit`, `tip_label`,
+    `preview_label`, `message_label` and `caption` properties create them). A collection row
+    of three fields then has about half the widgets, which cuts creation time, memory and the
+    layout work of long collections.
     """
 
     value_changed = Signal()
@@ -190,6 +214,7 @@ class LeafField(QWidget):
     ) -> None:
         super().__init__(parent)
         self.spec_field = spec_field
+        self.path = path
         self.editor = create_editor(spec_field, self)
         self.editor.setAccessibleName(spec_field.display_name)
         if spec_field.description:
@@ -197,11 +222,17 @@ class LeafField(QWidget):
             self.editor.setAccessibleDescription(spec_field.description)
         self.setFocusProxy(self.editor)
         self._last_expression = ""
+        self._expression = False
+        self._expression_edit: QLineEdit | None = None
+        self._tip_label: QLabel | None = None
+        self._preview_label: QLabel | None = None
+        self._message_label: QLabel | None = None
+        self._caption: QLabel | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 2, 0, 2)
-        layout.setSpacing(2)
-        text = spec_field.display_name + (" *" if spec_field.required else "")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 2, 0, 2)
+        self._layout.setSpacing(2)
+        self._text = spec_field.display_name + (" *" if spec_field.required else "")
         if spec_field.required:
             self.editor.setAccessibleDescription(f"Required. {spec_field.description}".strip())
 
@@ -214,54 +245,30 @@ class LeafField(QWidget):
         # n8n's noDataExpression: the resource and operation selectors take fixed values only,
         # and node settings are never expressions.
         self.mode_button.setVisible(allow_expressions and not spec_field.no_data_expression)
-        self.expression_edit = QLineEdit(self)
-        self.expression_edit.setPlaceholderText("{{ $json.field }}")
-        self.expression_edit.setAccessibleName(f"{spec_field.display_name} expression")
-        self.expression_edit.setVisible(False)
-        self.expression_edit.textChanged.connect(self.value_changed)
 
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        self.caption = QLabel(text, self)
-        self.caption.setVisible(False)
+        self._row = QHBoxLayout()
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(4)
         if isinstance(self.editor, BooleanEditor):
-            self.editor.setText(text)
-            # In expression mode the check box, which carries the label, is hidden.
-            layout.addWidget(self.caption)
+            # In expression mode the check box, which carries the label, is hidden and the
+            # caption above the row takes its place.
+            self.editor.setText(self._text)
         elif compact:
             if isinstance(self.editor, QLineEdit):
-                self.editor.setPlaceholderText(spec_field.placeholder or text)
+                self.editor.setPlaceholderText(spec_field.placeholder or self._text)
         else:
-            label = QLabel(text, self)
+            label = QLabel(self._text, self)
             label.setBuddy(self.editor)
             if spec_field.required:
                 label.setToolTip("Required")
-            layout.addWidget(label)
-        row.addWidget(self.editor, 1)
-        row.addWidget(self.expression_edit, 1)
+            self._layout.addWidget(label)
+        self._row.addWidget(self.editor, 1)
         if spec_field.generate == "uuid" and not compact:
             self.generate_button = _generate_button(self.editor, self)
-            row.addWidget(self.generate_button)
-        row.addWidget(self.mode_button)
-        layout.addLayout(row)
+            self._row.addWidget(self.generate_button)
+        self._row.addWidget(self.mode_button)
+        self._layout.addLayout(self._row)
 
-        self.tip_label = QLabel(EXPRESSION_TIP, self)
-        self.tip_label.setVisible(False)
-        layout.addWidget(self.tip_label)
-        self.preview_label = QLabel(self)
-        self.preview_label.setWordWrap(True)
-        self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.preview_label.setVisible(False)
-        layout.addWidget(self.preview_label)
-        # GeneratedForm.show_diagnostics switches word wrap on for long messages only, because a
-        # wrapping label makes every layout pass ask each row for its height at the new width.
-        self.message_label = QLabel(self)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message_label.setVisible(False)
-        layout.addWidget(self.message_label)
-        # The form shows validation results and hints for this field under it.
-        self.editor.message_label = self.message_label
         if spec_field.description and not compact:
             help_label = QLabel(spec_field.description, self)
             help_label.setWordWrap(True)
@@ -269,23 +276,98 @@ class LeafField(QWidget):
             font = QFont(help_label.font())
             font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
             help_label.setFont(font)
-            layout.addWidget(help_label)
+            self._layout.addWidget(help_label)
         self.editor.value_changed.connect(self._on_fixed_changed)
         self.set_path(path)
 
+    # -- widgets created on first use ---------------------------------------------------------
+
+    @property
+    def expression_edit(self) -> QLineEdit:
+        """The expression editor, next to the fixed editor; hidden until expression mode."""
+        if self._expression_edit is None:
+            edit = QLineEdit(self)
+            edit.setPlaceholderText("{{ $json.field }}")
+            edit.setAccessibleName(f"{self.spec_field.display_name} expression")
+            edit.setObjectName(f"{self.path}:expression")
+            edit.setVisible(False)
+            edit.textChanged.connect(self.value_changed)
+            self._row.insertWidget(1, edit, 1)
+            # Qt appends a new widget to the end of the window's focus chain.
+            QWidget.setTabOrder(self.editor, edit)
+            self._expression_edit = edit
+        return self._expression_edit
+
+    @property
+    def caption(self) -> QLabel:
+        """The field's label above the row while a Boolean field is in expression mode."""
+        if self._caption is None:
+            self._caption = QLabel(self._text, self)
+            self._caption.setVisible(False)
+            self._layout.insertWidget(0, self._caption)
+        return self._caption
+
+    @property
+    def tip_label(self) -> QLabel:
+        if self._tip_label is None:
+            self._tip_label = self._label_below_row(EXPRESSION_TIP, 0)
+        return self._tip_label
+
+    @property
+    def preview_label(self) -> QLabel:
+        """The live result of the expression for the selected input item."""
+        if self._preview_label is None:
+            label = self._label_below_row("", 1)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setObjectName(f"{self.path}:preview")
+            self._preview_label = label
+        return self._preview_label
+
+    @property
+    def message_label(self) -> QLabel:
+        """Validation results and hints for this field, set by GeneratedForm.show_diagnostics."""
+        # show_diagnostics switches word wrap on for long messages only, because a wrapping
+        # label makes every layout pass ask each row for its height at the new width.
+        if self._message_label is None:
+            label = self._label_below_row("", 2)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._message_label = label
+        return self._message_label
+
+    def _label_below_row(self, text: str, rank: int) -> QLabel:
+        """Create a hidden label under the editor row: tip (rank 0), preview (1), message (2)."""
+        label = QLabel(text, self)
+        label.setVisible(False)
+        index = self._layout.indexOf(self._row) + 1
+        below = (self._tip_label, self._preview_label, self._message_label)
+        index += sum(1 for other in below[:rank] if other is not None)
+        self._layout.insertWidget(index, label)
+        return label
+
+    # -- contract -------------------------------------------------------------------------------
+
     def set_path(self, path: str) -> None:
+        self.path = path
         self.setObjectName(f"{path}:field")
         self.editor.set_path(path)
-        self.expression_edit.setObjectName(f"{path}:expression")
         self.mode_button.setObjectName(f"{path}:mode")
-        self.preview_label.setObjectName(f"{path}:preview")
+        if self._expression_edit is not None:
+            self._expression_edit.setObjectName(f"{path}:expression")
+        if self._preview_label is not None:
+            self._preview_label.setObjectName(f"{path}:preview")
 
     def is_expression(self) -> bool:
-        return self.mode_button.isChecked()
+        return self._expression
 
     def focus_widgets(self) -> list[QWidget]:
-        """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
-        widgets: list[QWidget] = [self.editor, self.expression_edit]
+        """Return the widgets that take focus with Tab, in visual order, hidden ones included.
+
+        The expression editor is listed once it exists; it places itself after the editor.
+        """
+        widgets: list[QWidget] = [self.editor]
+        if self._expression_edit is not None:
+            widgets.append(self._expression_edit)
         generate_button = getattr(self.editor, "generate_button", None)
         if generate_button is not None:
             widgets.append(generate_button)
@@ -296,7 +378,7 @@ class LeafField(QWidget):
         return [self]
 
     def value(self) -> Any:
-        if self.is_expression():
+        if self._expression:
             return "=" + self.expression_edit.text()
         return self.editor.value()
 
@@ -312,21 +394,30 @@ class LeafField(QWidget):
         self.mode_button.setChecked(expression)
 
     def show_preview(self, text: str) -> None:
+        if self._preview_label is None and not (self._expression and text):
+            return
         self.preview_label.setText(text)
-        self.preview_label.setVisible(self.is_expression() and bool(text))
+        self.preview_label.setVisible(self._expression and bool(text))
 
     def _show_mode(self, expression: bool) -> None:
+        self._expression = expression
         self.mode_button.blockSignals(True)
         self.mode_button.setChecked(expression)
         self.mode_button.blockSignals(False)
+        if not expression and self._expression_edit is None:
+            # Expression mode was never shown, so the fixed editor was never hidden.
+            return
         self.editor.setVisible(not expression)
-        self.caption.setVisible(expression and isinstance(self.editor, BooleanEditor))
+        if isinstance(self.editor, BooleanEditor):
+            self.caption.setVisible(expression)
         self.expression_edit.setVisible(expression)
         self.tip_label.setVisible(expression)
-        if not expression:
-            self.preview_label.setVisible(False)
+        if not expression and self._preview_label is not None:
+            self._preview_label.setVisible(False)
 
     def _on_mode_toggled(self, expression: bool) -> None:
+        # Set first, so value() already reads the new mode while the text below changes.
+        self._expression = expression
         if expression:
             if self._last_expression:
                 self.expression_edit.setText(self._last_expression)
@@ -342,7 +433,7 @@ class LeafField(QWidget):
         self.value_changed.emit()
 
     def _on_fixed_changed(self) -> None:
-        if not self.is_expression():
+        if not self._expression:
             self.value_changed.emit()
 
 
@@ -457,6 +548,7 @@ class _OptionGroup(QFrame):
         self._containers: dict[str, QWidget] = {}
         # value() of the row, kept until one of its fields changes.
         self._value: dict[str, Any] | None = None
+        self._leaves: list[LeafField] | None = None
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
@@ -512,9 +604,14 @@ class _OptionGroup(QFrame):
         return fields + buttons if self._compact else buttons + fields
 
     def leaf_fields(self) -> list[LeafField]:
+        if self._leaves is not None:
+            return self._leaves
         leaves: list[LeafField] = []
         for editor in self.editors.values():
             leaves += editor.leaf_fields()
+        if not self._nested:
+            # Without a nested collection the row's leaves never change.
+            self._leaves = leaves
         return leaves
 
     def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:
@@ -544,7 +641,7 @@ class _OptionGroup(QFrame):
                     continue
                 result[name] = editor.value()
             self._value = result
-        return copy.deepcopy(self._value) if self._nested else dict(self._value)
+        return copy_json(self._value) if self._nested else dict(self._value)
 
     def set_value(self, value: dict[str, Any]) -> None:
         defaults = default_option_value(self.option)
@@ -579,6 +676,7 @@ class FixedCollectionEditor(QWidget):
         }
 
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         layout.setContentsMargins(0, 4, 0, 4)
         layout.setSpacing(4)
         self.header = QToolButton(self)
@@ -596,6 +694,10 @@ class FixedCollectionEditor(QWidget):
 
         self.body = QWidget(self)
         self.body_layout = QVBoxLayout(self.body)
+        # A row added to a full body would otherwise be laid out first at the body's old
+        # height, which squeezes and moves every row, and again once the parents have grown.
+        # With a minimum size the body grows before its rows are placed.
+        self.body_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.body_layout.setContentsMargins(16, 0, 0, 0)
         self.body_layout.setSpacing(4)
         self.rows_layout = QVBoxLayout()
@@ -738,7 +840,7 @@ class FixedCollectionEditor(QWidget):
     def _insert(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
         """Append a row to an option's rows, placing its one widget in the layout."""
         group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=self.body)
-        group.set_value(copy.deepcopy(value))
+        group.set_value(copy_json(value))
         group.value_changed.connect(self._changed)
         group.structure_changed.connect(self.structure_changed)
         group.remove_requested.connect(self.remove_group)
