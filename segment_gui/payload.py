@@ -162,16 +162,12 @@ def _expression_problems(value: Any, path: str = "") -> list[Problem]:
 
 def _contains_expression(value: Any) -> bool:
     """Tell whether any string in a JSON value starts with `=` and contains `{{`."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if item.startswith("=") and "{{" in item:
+    level = [value]
+    while level:
+        for item in level:
+            if type(item) is str and item.startswith("=") and "{{" in item:
                 return True
-        elif isinstance(item, dict | list):
-            stack.extend(item.values() if isinstance(item, dict) else item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
+        level = _children(level)
     return False
 
 
@@ -259,20 +255,30 @@ def _scalars_as_text(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, measured without recursion."""
-    if not _is_container(value):
-        return 0
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > MAX_VALUE_DEPTH:
-            return level
-        children = item.values() if isinstance(item, Mapping) else item
-        # Only containers go on the stack; a scalar child adds no level.
-        stack.extend((child, level + 1) for child in children if _is_container(child))
-    return deepest
+    """Nesting depth of a JSON value, measured level by level without recursion."""
+    depth = 0
+    level = [value]
+    while True:
+        level = [item for item in level if _is_container(item)]
+        if not level:
+            return depth
+        depth += 1
+        if depth > MAX_VALUE_DEPTH:
+            return depth
+        level = _children(level)
+
+
+def _children(level: list[Any]) -> list[Any]:
+    """Return the members of every dict or list in `level`, the next level down."""
+    children: list[Any] = []
+    for item in level:
+        if type(item) is dict:
+            children += item.values()
+        elif type(item) is list:
+            children += item
+        elif type(item) is not str and isinstance(item, Mapping):
+            children += item.values()
+    return children
 
 
 def _is_container(value: Any) -> bool:

@@ -12,13 +12,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -172,6 +175,100 @@ def test_row_value_follows_edits(window: Any) -> None:
     assert first["propertiesUi"][1]["value"] == "v1"
     assert collection.value()["propertiesUi"][1]["value"] == "changed"
     assert window.form.values()["properties"]["propertiesUi"][1]["value"] == "changed"
+
+
+def test_row_creates_expression_widgets_on_toggle(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.editor("properties").add_option("propertiesUi")
+    row = "properties.propertiesUi[0]"
+    field = window.findChild(QWidget, f"{row}.value:field")
+    assert window.findChild(QLineEdit, f"{row}.value:expression") is None
+    assert field.findChildren(QLabel) == []
+
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(True)
+    expression = line(window, f"{row}.value:expression")
+    assert tab_stops(window, [f"{row}.value", f"{row}.value:expression"]) == [
+        f"{row}.value:expression"
+    ]
+    assert field.tip_label.isVisibleTo(window)
+    assert tab_chain(window.findChild(QWidget, f"{row}.key:mode"), 2) == [
+        f"{row}.value:expression",
+        f"{row}.value:mode",
+    ]
+    expression.setText("fixed")
+    assert window.form.values()["properties"]["propertiesUi"][0]["value"] == "=fixed"
+
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(False)
+    assert not expression.isVisibleTo(window)
+    assert not field.tip_label.isVisibleTo(window)
+    assert line(window, f"{row}.value").text() == "fixed"
+    assert tab_chain(window.findChild(QWidget, f"{row}.key:mode"), 2) == [
+        f"{row}.value",
+        f"{row}.value:mode",
+    ]
+
+
+def test_message_label_created_for_message(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(2))
+    # Rows added to a shown form become visible in the next event-loop pass.
+    QApplication.processEvents()
+    row = "properties.propertiesUi[1]"
+    key_field = window.findChild(QWidget, f"{row}.key:field")
+    assert key_field.findChildren(QLabel) == []
+    value_label = window.findChild(QWidget, f"{row}.value").message_label
+    assert value_label.text() == "Auto: string"
+    assert value_label.isVisibleTo(window)
+
+    line(window, f"{row}.value").setText("42")
+    assert value_label.text() == "Auto: number"
+    line(window, f"{row}.value").setText("v1")
+    assert value_label.text() == "Auto: string"
+    line(window, f"{row}.key").setText("")
+    assert value_label.text() == ""
+    assert not value_label.isVisibleTo(window)
+
+
+def settle_layouts() -> None:
+    """Process events until the queued shows and layout requests have run."""
+    for _ in range(10):
+        QApplication.processEvents()
+
+
+class _MoveCounter(QObject):
+    """Count Move events of the watched widgets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved: list[str] = []
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Move:
+            self.moved.append(watched.objectName())
+        return False
+
+
+def test_add_row_leaves_other_rows_in_place(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(40))
+    settle_layouts()
+    collection = window.form.editor("properties")
+    rows = collection._groups["propertiesUi"]
+    before = [row.geometry() for row in rows]
+    counter = _MoveCounter()
+    for row in rows:
+        row.installEventFilter(counter)
+
+    window.findChild(QPushButton, "properties:add").click()
+    settle_layouts()
+
+    assert counter.moved == []
+    assert [row.geometry() for row in rows[:40]] == before
+    last = collection._groups["propertiesUi"][40]
+    assert last.geometry().top() > before[-1].bottom()
 
 
 # -- Tab order ------------------------------------------------------------------------------

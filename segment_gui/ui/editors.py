@@ -693,6 +693,10 @@ class FixedCollectionEditor(QWidget):
         layout.addWidget(self.header)
 
         self.body = QWidget(self)
+        # The collection and its body paint nothing themselves, so when a row makes them
+        # taller only the new strip needs a paint, not all of their visible rows.
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.body.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.body_layout = QVBoxLayout(self.body)
         # A row added to a full body would otherwise be laid out first at the body's old
         # height, which squeezes and moves every row, and again once the parents have grown.

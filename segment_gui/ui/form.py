@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
@@ -68,6 +68,8 @@ class GeneratedForm(QWidget):
             for conditions in (spec_field.display_options or {}).values()
             for name in conditions
         }
+        # The form paints nothing itself: a taller form needs a paint of the new strip only.
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self._layout = QVBoxLayout(self)
         # The form grows before it places its fields, as FixedCollectionEditor's body does, so
         # a taller field does not first squeeze and move the fields below it.
