@@ -195,9 +195,9 @@ class LeafField(QWidget):
     editor keeps the parameter path as its objectName; the expression editor, the toggle and
     the preview use the path with `:expression`, `:mode` and `:preview` appended.
 
-    The expression editor, its tip, the preview, the message label and the Boolean caption
-    are created the first time they are used (the `expression_edit`, `tip_label`,
-    `preview_label`, `message_label` and `caption` properties create them). A collection row
+    The expression editor, its tip, the preview and the Boolean caption are created the first
+    time they are used (the `expression_edit`, `tip_label`, `preview_label` and `caption`
+    properties create them), and so is the message label of a compact field. A collection row
     of three fields then has about half the widgets, which cuts creation time, memory and the
     layout work of long collections.
     """
@@ -277,6 +277,10 @@ class LeafField(QWidget):
             font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
             help_label.setFont(font)
             self._layout.addWidget(help_label)
+        if not compact:
+            # Fields outside collection rows are few and most show a message at some point, so
+            # their label is made now rather than during the first switch that needs it.
+            _ = self.message_label
         self.editor.value_changed.connect(self._on_fixed_changed)
         self.set_path(path)
 

@@ -163,14 +163,14 @@ class GeneratedForm(QWidget):
                 missing.append(path)
                 continue
             new_texts[leaf.message_label] = "\n".join(texts)
-        shown = self._visible_messages
-        for previous in shown:
+        previous_texts = self._visible_messages
+        for previous in previous_texts:
             if previous not in new_texts and shiboken6.isValid(previous):
                 previous.clear()
                 previous.hide()
         for label, text in new_texts.items():
             # Compared with the text set last time, which saves two calls into Qt per label.
-            if shown.get(label) == text:
+            if previous_texts.get(label) == text:
                 continue
             if label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
