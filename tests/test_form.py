@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.subtitle import SubtitleRenderer
+from segment_gui.ui.editors import ROWS_PER_BLOCK
 from segment_gui.ui.main_window import _TextLine, replace_changed_text
 
 
@@ -269,6 +270,72 @@ def test_add_row_leaves_other_rows_in_place(window: Any) -> None:
     assert [row.geometry() for row in rows[:40]] == before
     last = collection._groups["propertiesUi"][40]
     assert last.geometry().top() > before[-1].bottom()
+
+
+def row_tops(window: Any, count: int) -> list[int]:
+    """Return the top of each row's key editor in form coordinates, by row path."""
+    settle_layouts()
+    tops = []
+    for index in range(count):
+        key = line(window, f"properties.propertiesUi[{index}].key")
+        tops.append(key.mapTo(window.form, key.rect().topLeft()).y())
+    return tops
+
+
+def test_move_across_row_blocks(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(ROWS_PER_BLOCK + 8))
+    settle_layouts()
+    collection = window.form.editor("properties")
+    last_of_block = f"properties.propertiesUi[{ROWS_PER_BLOCK - 1}]"
+    down = window.findChild(QToolButton, f"{last_of_block}:down")
+    down.setFocus()
+
+    down.click()
+
+    keys = [
+        line(window, f"properties.propertiesUi[{index}].key").text()
+        for index in range(ROWS_PER_BLOCK - 1, ROWS_PER_BLOCK + 2)
+    ]
+    assert keys == [f"k{ROWS_PER_BLOCK}", f"k{ROWS_PER_BLOCK - 1}", f"k{ROWS_PER_BLOCK + 1}"]
+    assert QApplication.focusWidget() is down
+    assert down.objectName() == f"properties.propertiesUi[{ROWS_PER_BLOCK}]:down"
+    tops = row_tops(window, ROWS_PER_BLOCK + 8)
+    assert tops == sorted(tops)
+    assert len(set(tops)) == len(tops)
+    assert tab_chain(line(window, f"{last_of_block}.key"), ROW_STOPS)[-1] == (
+        f"properties.propertiesUi[{ROWS_PER_BLOCK}].key"
+    )
+    rows = collection.value()["propertiesUi"]
+    assert [row["key"] for row in rows[ROWS_PER_BLOCK - 1 : ROWS_PER_BLOCK + 1]] == [
+        f"k{ROWS_PER_BLOCK}",
+        f"k{ROWS_PER_BLOCK - 1}",
+    ]
+
+
+def test_remove_and_add_across_blocks(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(ROWS_PER_BLOCK + 2))
+    collection = window.form.editor("properties")
+    assert collection.rows_layout.count() == 2
+
+    for _ in range(2):
+        window.findChild(QToolButton, f"properties.propertiesUi[{ROWS_PER_BLOCK}]:remove").click()
+    assert collection.rows_layout.count() == 1
+    assert collection.row_count() == ROWS_PER_BLOCK
+
+    window.findChild(QPushButton, "properties:add").click()
+    assert collection.rows_layout.count() == 2
+    line(window, f"properties.propertiesUi[{ROWS_PER_BLOCK}].key").setText("added")
+    tops = row_tops(window, ROWS_PER_BLOCK + 1)
+    assert tops == sorted(tops)
+    assert (
+        tab_chain(line(window, f"properties.propertiesUi[{ROWS_PER_BLOCK - 1}].key"), ROW_STOPS)[-1]
+        == f"properties.propertiesUi[{ROWS_PER_BLOCK}].key"
+    )
+    assert window.form.values()["properties"]["propertiesUi"][-1]["key"] == "added"
 
 
 # -- Tab order ------------------------------------------------------------------------------

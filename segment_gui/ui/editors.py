@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFrame,
@@ -658,13 +659,35 @@ class _OptionGroup(QFrame):
         self.value_changed.emit()
 
 
+# Rows a block takes before appended rows start a new block. A block that grows past twice this
+# (rows inserted in its middle) is split in two.
+ROWS_PER_BLOCK = 32
+
+
+class _RowBlock(QWidget):
+    """Consecutive rows of a collection, in a layout of their own.
+
+    The body's layout places blocks, not rows, so adding a row lays out one block of at most
+    about ROWS_PER_BLOCK rows and the list of blocks instead of every row.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.rows_layout = QVBoxLayout(self)
+        self.rows_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        self.rows_layout.setContentsMargins(0, 0, 0, 0)
+        self.rows_layout.setSpacing(4)
+
+
 class FixedCollectionEditor(QWidget):
     """A collapsible section for an n8n fixedCollection.
 
     The spec's placeholder labels the Add button. With `multipleValues`, each option contains
     rows that can be added, removed and moved. Otherwise each option is present once or absent.
     Adding, removing or moving a row touches that row's widget only (and renames the rows after
-    it), so the cost does not grow with the number of rows.
+    it). Rows sit in blocks of about ROWS_PER_BLOCK (`_RowBlock`), so the layout pass after a
+    change places one block's rows and the list of blocks rather than every row.
     """
 
     value_changed = Signal()
@@ -708,9 +731,11 @@ class FixedCollectionEditor(QWidget):
         self.body_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.body_layout.setContentsMargins(16, 0, 0, 0)
         self.body_layout.setSpacing(4)
+        # The row blocks, in screen order.
         self.rows_layout = QVBoxLayout()
         self.rows_layout.setSpacing(4)
         self.body_layout.addLayout(self.rows_layout)
+        self._blocks: list[_RowBlock] = []
         self.add_button = QPushButton(
             spec_field.placeholder or f"Add {spec_field.display_name}", self.body
         )
@@ -818,8 +843,7 @@ class FixedCollectionEditor(QWidget):
         groups[low], groups[high] = groups[high], groups[low]
         # Moving the row that is now lower to its place puts the other one in place too.
         moved = groups[high]
-        self.rows_layout.removeWidget(moved)
-        self.rows_layout.insertWidget(self._layout_index(group.option.name, high), moved)
+        self._move_widget(moved, self._layout_index(group.option.name, high))
         for position in (low, high):
             self._place_group(group.option.name, position)
         self._renumber(group.option.name, low, high + 1)
@@ -837,7 +861,7 @@ class FixedCollectionEditor(QWidget):
         raise KeyError(name)
 
     def _layout_index(self, option_name: str, index: int) -> int:
-        """Return the position in rows_layout of row `index` of an option."""
+        """Return the position on screen, among all rows, of row `index` of an option."""
         position = 0
         for name, groups in self._groups.items():
             if name == option_name:
@@ -846,21 +870,99 @@ class FixedCollectionEditor(QWidget):
         raise KeyError(option_name)
 
     def _insert(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
-        """Append a row to an option's rows, placing its one widget in the layout."""
-        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=self.body)
+        """Append a row to an option's rows, placing its one widget in a block."""
+        groups = self._groups[option.name]
+        index = len(groups)
+        block, block_index = self._slot(self._layout_index(option.name, index), self._rows())
+        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=block)
         group.set_value(copy_json(value))
         group.value_changed.connect(self._changed)
         group.structure_changed.connect(self.structure_changed)
         group.remove_requested.connect(self.remove_group)
         group.move_requested.connect(self.move_group)
-        groups = self._groups[option.name]
         groups.append(group)
-        index = len(groups) - 1
-        self.rows_layout.insertWidget(self._layout_index(option.name, index), group)
+        block.rows_layout.insertWidget(block_index, group)
+        if block.rows_layout.count() > 2 * ROWS_PER_BLOCK:
+            self._split(block)
         self._place_group(option.name, index)
         self._renumber(option.name, max(index - 1, 0))
         self._update_state()
         return group
+
+    # -- row blocks -----------------------------------------------------------------------
+
+    def _rows(self) -> list[_OptionGroup]:
+        """Return every row of every option, in screen order."""
+        return [group for groups in self._groups.values() for group in groups]
+
+    def _slot(
+        self, position: int, others: list[_OptionGroup], new_block: bool = True
+    ) -> tuple[_RowBlock, int]:
+        """Return the block, and the index in it, for a row at screen `position` among `others`.
+
+        A row after the last row of a full block starts a new block, unless `new_block` is
+        False.
+        """
+        if position > 0:
+            previous = others[position - 1]
+            block = _block_of(previous)
+            index = block.rows_layout.indexOf(previous) + 1
+            full = index >= ROWS_PER_BLOCK and index == block.rows_layout.count()
+            if full and new_block:
+                return self._add_block(self._blocks.index(block) + 1), 0
+            return block, index
+        if others:
+            return _block_of(others[0]), 0
+        return self._add_block(0), 0
+
+    def _add_block(self, position: int) -> _RowBlock:
+        block = _RowBlock(self.body)
+        self._blocks.insert(position, block)
+        self.rows_layout.insertWidget(position, block)
+        return block
+
+    def _remove_block(self, block: _RowBlock) -> None:
+        self._blocks.remove(block)
+        self.rows_layout.removeWidget(block)
+        # Hidden before it leaves the window, as _discard does with rows.
+        block.hide()
+        block.setParent(None)
+        block.deleteLater()
+
+    def _split(self, block: _RowBlock) -> None:
+        """Move the rows after the first ROWS_PER_BLOCK of `block` into a new block after it."""
+        following = self._add_block(self._blocks.index(block) + 1)
+        while block.rows_layout.count() > ROWS_PER_BLOCK:
+            item = block.rows_layout.itemAt(ROWS_PER_BLOCK)
+            row = item.widget() if item is not None else None
+            if not isinstance(row, _OptionGroup):
+                break
+            self._reparent(row, following, following.rows_layout.count())
+
+    def _move_widget(self, group: _OptionGroup, position: int) -> None:
+        """Move a row's widget to screen `position` among the rows."""
+        old_block = _block_of(group)
+        old_block.rows_layout.removeWidget(group)
+        others = [row for row in self._rows() if row is not group]
+        block, index = self._slot(position, others, new_block=False)
+        if block is old_block:
+            block.rows_layout.insertWidget(index, group)
+            return
+        self._reparent(group, block, index)
+        if old_block.rows_layout.count() == 0:
+            self._remove_block(old_block)
+
+    def _reparent(self, group: _OptionGroup, block: _RowBlock, index: int) -> None:
+        """Put a row into another block at `index`, keeping the keyboard focus inside it."""
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and group.isAncestorOf(focus)
+        _block_of(group).rows_layout.removeWidget(group)
+        block.rows_layout.insertWidget(index, group)
+        # Reparenting hides the row until the next event-loop pass, and a hidden widget cannot
+        # take the focus back.
+        group.show()
+        if had_focus and focus is not None:
+            focus.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _place_group(self, option_name: str, index: int) -> None:
         """Put the Tab order of row `index` right after whatever precedes it on screen."""
@@ -878,13 +980,16 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[group.option.name]
         index = groups.index(group)
         groups.pop(index)
-        self.rows_layout.removeWidget(group)
+        block = _block_of(group)
+        block.rows_layout.removeWidget(group)
         group.blockSignals(True)
         # Hidden before it leaves the window: unparenting a visible row took the window's
         # activation away (seen with the offscreen platform), so shortcuts stopped working.
         group.hide()
         group.setParent(None)
         group.deleteLater()
+        if block.rows_layout.count() == 0:
+            self._remove_block(block)
         self._renumber(group.option.name, max(index - 1, 0))
         self._update_state()
 
@@ -915,6 +1020,13 @@ class FixedCollectionEditor(QWidget):
     def _on_header_toggled(self, expanded: bool) -> None:
         self.body.setVisible(expanded)
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+
+
+def _block_of(group: _OptionGroup) -> _RowBlock:
+    block = group.parentWidget()
+    if not isinstance(block, _RowBlock):
+        raise RuntimeError(f"row {group.objectName()!r} is not in a row block")
+    return block
 
 
 EDITOR_CLASSES: dict[str, type] = {
