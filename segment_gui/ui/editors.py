@@ -49,7 +49,7 @@ def _field_message_label(editor: QWidget) -> QLabel:
 
 class StringEditor(QLineEdit):
     value_changed = Signal()
-    # The LeafField's label for messages, created on first use.
+    # The containing LeafField's message label, created when first read.
     message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
@@ -80,7 +80,7 @@ class TextEditor(QPlainTextEdit):
     """A multi-line string (typeOptions.rows > 1), such as the node's notes."""
 
     value_changed = Signal()
-    # The LeafField's label for messages, created on first use.
+    # The containing LeafField's message label, created when first read.
     message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
@@ -105,7 +105,7 @@ class TextEditor(QPlainTextEdit):
 
 class BooleanEditor(QCheckBox):
     value_changed = Signal()
-    # The LeafField's label for messages, created on first use.
+    # The containing LeafField's message label, created when first read.
     message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
@@ -125,7 +125,7 @@ class BooleanEditor(QCheckBox):
 
 class OptionsEditor(QComboBox):
     value_changed = Signal()
-    # The LeafField's label for messages, created on first use.
+    # The containing LeafField's message label, created when first read.
     message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
@@ -152,7 +152,7 @@ class OptionsEditor(QComboBox):
 
 class NumberEditor(QSpinBox):
     value_changed = Signal()
-    # The LeafField's label for messages, created on first use.
+    # The containing LeafField's message label, created when first read.
     message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
