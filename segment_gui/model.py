@@ -18,6 +18,8 @@ from segment_gui.spec import CollectionOption, Field, NodeSpec, is_visible
 PRESET_FORMAT_VERSION = 1
 # Body modes: Segment's spec, or the body n8n's Segment node (version 1) posts.
 BODY_MODE_NAMES = ("segment", "n8n")
+# Types that copy_json shares instead of copying.
+_IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None)})
 SETTING_NAMES = (
     "notes",
     "notesInFlow",
@@ -50,20 +52,26 @@ def visible_fields(fields: tuple[Field, ...], values: Mapping[str, Any]) -> list
     return result
 
 
-def resolve_parameters(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_parameters(
+    spec: NodeSpec, values: Mapping[str, Any], *, copy_values: bool = True
+) -> dict[str, Any]:
     """Return the visible parameters only, each with its value or its spec default.
 
     An `options` value that is not a choice of the visible definition (an operation left over
     from another resource) falls back to the default. Visibility of later parameters depends on
-    earlier ones (operation on resource), so this repeats until nothing changes.
+    earlier ones (operation on resource), so this repeats until nothing changes. The result
+    contains copies, made once at the end. With `copy_values=False` it shares values and
+    defaults with `values` and the spec, for callers that only read it.
     """
     resolved: dict[str, Any] = {}
     for _ in range(len(spec.properties) + 1):
         current = visible_fields(spec.properties, {**values, **resolved})
-        updated = {spec_field.name: _value_or_default(spec_field, values) for spec_field in current}
+        updated = {item.name: _stored_or_default(item, values) for item in current}
         if updated == resolved:
             break
         resolved = updated
+    if copy_values:
+        return {name: copy_json(value) for name, value in resolved.items()}
     return resolved
 
 
@@ -119,11 +127,31 @@ def _type_mismatch(spec_field: Field, value: Any) -> str:
 
 
 def _value_or_default(spec_field: Field, values: Mapping[str, Any]) -> Any:
+    return copy_json(_stored_or_default(spec_field, values))
+
+
+def _stored_or_default(spec_field: Field, values: Mapping[str, Any]) -> Any:
+    """Return the stored value, or the default when it is unset or not a choice; not copied."""
     if spec_field.name not in values:
-        return copy.deepcopy(spec_field.default)
+        return spec_field.default
     value = values[spec_field.name]
     if spec_field.type == "options" and value not in spec_field.choice_values():
-        return copy.deepcopy(spec_field.default)
+        return spec_field.default
+    return value
+
+
+def copy_json(value: Any) -> Any:
+    """Copy a parameter value: dicts and lists are copied at every level, and str, int, float,
+    bool and None are shared, because they are immutable. Any other type goes through
+    `copy.deepcopy`. This is several times faster than `copy.deepcopy` on the JSON values the
+    form stores."""
+    kind = type(value)
+    if kind is dict:
+        return {key: copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [copy_json(item) for item in value]
+    if kind in _IMMUTABLE_TYPES:
+        return value
     return copy.deepcopy(value)
 
 
@@ -132,7 +160,7 @@ def default_option_value(option: CollectionOption) -> dict[str, Any]:
 
     Nested fixedCollections start empty (`{}`), as n8n adds them only on request.
     """
-    return {sub.name: copy.deepcopy(sub.default) for sub in option.fields}
+    return {sub.name: copy_json(sub.default) for sub in option.fields}
 
 
 def compact_parameters(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from segment_gui import __version__
-from segment_gui.model import check_types, resolve_parameters, visible_fields
+from segment_gui.model import check_types, copy_json, resolve_parameters, visible_fields
 from segment_gui.spec import NodeSpec
 
 LIBRARY_NAME = "segment-gui"
@@ -126,7 +126,8 @@ def compose(
         message = f"is nested more than {MAX_VALUE_DEPTH} levels deep; simplify the value"
         return Composition(None, [Problem(name, message) for name in too_deep])
     values = _scalars_as_text(spec, values)
-    parameters = resolve_parameters(spec, values)
+    # Not copied: the builders below only read the parameters, and copy what they put in the body.
+    parameters = resolve_parameters(spec, values, copy_values=False)
     mismatches = check_types(visible_fields(spec.properties, parameters), values)
     if mismatches:
         return Composition(None, [Problem(name, message) for name, message in mismatches])
@@ -154,6 +155,23 @@ def compose(
 def _expression_problems(value: Any, path: str = "") -> list[Problem]:
     """Flag n8n expressions (`={{ … }}`): sending one as written would store the literal
     expression text in Segment, so it blocks Send."""
+    if not _contains_expression(value):
+        return []
+    return _expression_problems_at(value, path)
+
+
+def _contains_expression(value: Any) -> bool:
+    """Tell whether any string in a JSON value starts with `=` and contains `{{`."""
+    level = [value]
+    while level:
+        for item in level:
+            if type(item) is str and item.startswith("=") and "{{" in item:
+                return True
+        level = _children(level)
+    return False
+
+
+def _expression_problems_at(value: Any, path: str) -> list[Problem]:
     if isinstance(value, str):
         if value.startswith("=") and "{{" in value:
             return [
@@ -167,10 +185,10 @@ def _expression_problems(value: Any, path: str = "") -> list[Problem]:
     found = []
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found += _expression_problems(item, f"{path}.{key}" if path else str(key))
+            found += _expression_problems_at(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += _expression_problems(item, f"{path}[{index}]")
+            found += _expression_problems_at(item, f"{path}[{index}]")
     return found
 
 
@@ -237,22 +255,40 @@ def _scalars_as_text(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, measured without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, Mapping):
-            children = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if level > MAX_VALUE_DEPTH:
-            return level
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+    """Nesting depth of a JSON value, measured level by level without recursion."""
+    depth = 0
+    level = [value]
+    while True:
+        level = [item for item in level if _is_container(item)]
+        if not level:
+            return depth
+        depth += 1
+        if depth > MAX_VALUE_DEPTH:
+            return depth
+        level = _children(level)
+
+
+def _children(level: list[Any]) -> list[Any]:
+    """Return the members of every dict or list in `level`, the next level down."""
+    children: list[Any] = []
+    for item in level:
+        if type(item) is dict:
+            children += item.values()
+        elif type(item) is list:
+            children += item
+        elif type(item) is not str and isinstance(item, Mapping):
+            children += item.values()
+    return children
+
+
+def _is_container(value: Any) -> bool:
+    # The exact types first: isinstance against the Mapping ABC is slow for scalars.
+    kind = type(value)
+    if kind is dict or kind is list:
+        return True
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return False
+    return isinstance(value, Mapping | list)
 
 
 def describe(problem: Problem) -> str:
@@ -329,7 +365,7 @@ class _SegmentBuilder:
         body: dict[str, Any] = {}
         self._identity(body, alias=path == "alias")
         if main_member and _text(self.parameters.get(main_member)).strip():
-            body[main_member] = self.parameters[main_member]
+            body[main_member] = copy_json(self.parameters[main_member])
         if map_member:
             mapping = self._rows(map_member)
             if mapping:
@@ -421,7 +457,7 @@ class _SegmentBuilder:
             context["active"] = True
         for name, segment_name in _CONTEXT_TEXT.items():
             if _text(values.get(name, "")):
-                context[segment_name] = values[name]
+                context[segment_name] = copy_json(values[name])
         page = _text(values.get("page", ""))
         if page.strip():
             try:
@@ -432,7 +468,10 @@ class _SegmentBuilder:
             nested = values.get(name, {})
             fields = nested.get(option, {}) if isinstance(nested, Mapping) else {}
             fields = fields if isinstance(fields, Mapping) else {}
-            filled = {key: value for key, value in fields.items() if value not in ("", None)}
+            # Copied, because the parameters share their values with the form's.
+            filled = {
+                key: copy_json(value) for key, value in fields.items() if value not in ("", None)
+            }
             if filled:
                 context[name] = filled
         context["library"] = {"name": LIBRARY_NAME, "version": __version__}

@@ -12,18 +12,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from segment_gui.subtitle import SubtitleRenderer
+from segment_gui.ui.editors import ROWS_PER_BLOCK
 from segment_gui.ui.window_widgets import TextLine, replace_changed_text
 
 
@@ -172,6 +176,166 @@ def test_row_value_follows_edits(window: Any) -> None:
     assert first["propertiesUi"][1]["value"] == "v1"
     assert collection.value()["propertiesUi"][1]["value"] == "changed"
     assert window.form.values()["properties"]["propertiesUi"][1]["value"] == "changed"
+
+
+def test_row_creates_expression_widgets_on_toggle(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.editor("properties").add_option("propertiesUi")
+    row = "properties.propertiesUi[0]"
+    field = window.findChild(QWidget, f"{row}.value:field")
+    assert window.findChild(QLineEdit, f"{row}.value:expression") is None
+    assert field.findChildren(QLabel) == []
+
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(True)
+    expression = line(window, f"{row}.value:expression")
+    assert tab_stops(window, [f"{row}.value", f"{row}.value:expression"]) == [
+        f"{row}.value:expression"
+    ]
+    assert field.tip_label.isVisibleTo(window)
+    assert tab_chain(window.findChild(QWidget, f"{row}.key:mode"), 2) == [
+        f"{row}.value:expression",
+        f"{row}.value:mode",
+    ]
+    expression.setText("fixed")
+    assert window.form.values()["properties"]["propertiesUi"][0]["value"] == "=fixed"
+
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(False)
+    assert not expression.isVisibleTo(window)
+    assert not field.tip_label.isVisibleTo(window)
+    assert line(window, f"{row}.value").text() == "fixed"
+    assert tab_chain(window.findChild(QWidget, f"{row}.key:mode"), 2) == [
+        f"{row}.value",
+        f"{row}.value:mode",
+    ]
+
+
+def test_message_label_created_for_message(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(2))
+    # Rows added to a shown form become visible in the next event-loop pass.
+    QApplication.processEvents()
+    row = "properties.propertiesUi[1]"
+    key_field = window.findChild(QWidget, f"{row}.key:field")
+    assert key_field.findChildren(QLabel) == []
+    value_label = window.findChild(QWidget, f"{row}.value").message_label
+    assert value_label.text() == "Auto: string"
+    assert value_label.isVisibleTo(window)
+
+    line(window, f"{row}.value").setText("42")
+    assert value_label.text() == "Auto: number"
+    line(window, f"{row}.value").setText("v1")
+    assert value_label.text() == "Auto: string"
+    line(window, f"{row}.key").setText("")
+    assert value_label.text() == ""
+    assert not value_label.isVisibleTo(window)
+
+
+def settle_layouts() -> None:
+    """Process events until the queued shows and layout requests have run."""
+    for _ in range(10):
+        QApplication.processEvents()
+
+
+class _MoveCounter(QObject):
+    """Count Move events of the watched widgets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moved: list[str] = []
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Move:
+            self.moved.append(watched.objectName())
+        return False
+
+
+def test_add_row_leaves_other_rows_in_place(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(40))
+    settle_layouts()
+    collection = window.form.editor("properties")
+    rows = collection._groups["propertiesUi"]
+    before = [row.geometry() for row in rows]
+    counter = _MoveCounter()
+    for row in rows:
+        row.installEventFilter(counter)
+
+    window.findChild(QPushButton, "properties:add").click()
+    settle_layouts()
+
+    assert counter.moved == []
+    assert [row.geometry() for row in rows[:40]] == before
+    last = collection._groups["propertiesUi"][40]
+    assert last.geometry().top() > before[-1].bottom()
+
+
+def row_tops(window: Any, count: int) -> list[int]:
+    """Return the top of each row's key editor in form coordinates, by row path."""
+    settle_layouts()
+    tops = []
+    for index in range(count):
+        key = line(window, f"properties.propertiesUi[{index}].key")
+        tops.append(key.mapTo(window.form, key.rect().topLeft()).y())
+    return tops
+
+
+def test_move_across_row_blocks(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(ROWS_PER_BLOCK + 8))
+    settle_layouts()
+    collection = window.form.editor("properties")
+    last_of_block = f"properties.propertiesUi[{ROWS_PER_BLOCK - 1}]"
+    down = window.findChild(QToolButton, f"{last_of_block}:down")
+    down.setFocus()
+
+    down.click()
+
+    keys = [
+        line(window, f"properties.propertiesUi[{index}].key").text()
+        for index in range(ROWS_PER_BLOCK - 1, ROWS_PER_BLOCK + 2)
+    ]
+    assert keys == [f"k{ROWS_PER_BLOCK}", f"k{ROWS_PER_BLOCK - 1}", f"k{ROWS_PER_BLOCK + 1}"]
+    assert QApplication.focusWidget() is down
+    assert down.objectName() == f"properties.propertiesUi[{ROWS_PER_BLOCK}]:down"
+    tops = row_tops(window, ROWS_PER_BLOCK + 8)
+    assert tops == sorted(tops)
+    assert len(set(tops)) == len(tops)
+    assert tab_chain(line(window, f"{last_of_block}.key"), ROW_STOPS)[-1] == (
+        f"properties.propertiesUi[{ROWS_PER_BLOCK}].key"
+    )
+    rows = collection.value()["propertiesUi"]
+    assert [row["key"] for row in rows[ROWS_PER_BLOCK - 1 : ROWS_PER_BLOCK + 1]] == [
+        f"k{ROWS_PER_BLOCK}",
+        f"k{ROWS_PER_BLOCK - 1}",
+    ]
+
+
+def test_remove_and_add_across_blocks(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(ROWS_PER_BLOCK + 2))
+    collection = window.form.editor("properties")
+    assert collection.rows_layout.count() == 2
+
+    for _ in range(2):
+        window.findChild(QToolButton, f"properties.propertiesUi[{ROWS_PER_BLOCK}]:remove").click()
+    assert collection.rows_layout.count() == 1
+    assert collection.row_count() == ROWS_PER_BLOCK
+
+    window.findChild(QPushButton, "properties:add").click()
+    assert collection.rows_layout.count() == 2
+    line(window, f"properties.propertiesUi[{ROWS_PER_BLOCK}].key").setText("added")
+    tops = row_tops(window, ROWS_PER_BLOCK + 1)
+    assert tops == sorted(tops)
+    assert (
+        tab_chain(line(window, f"properties.propertiesUi[{ROWS_PER_BLOCK - 1}].key"), ROW_STOPS)[-1]
+        == f"properties.propertiesUi[{ROWS_PER_BLOCK}].key"
+    )
+    assert window.form.values()["properties"]["propertiesUi"][-1]["key"] == "added"
 
 
 # -- Tab order ------------------------------------------------------------------------------

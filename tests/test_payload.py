@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from segment_gui import __version__
+from segment_gui.model import copy_json, resolve_parameters
 from segment_gui.payload import (
     MAX_MESSAGE_BYTES,
+    MAX_VALUE_DEPTH,
     PayloadError,
     Problem,
     build_message,
@@ -554,3 +556,74 @@ def test_field_label(path: str, label: str) -> None:
     from segment_gui.payload import field_label
 
     assert field_label(SPEC, path) == label
+
+
+# -- copies ---------------------------------------------------------------------------------
+
+
+def test_copy_json_copies_containers() -> None:
+    value = {"propertiesUi": [{"key": "plan", "value": "pro"}], "count": 2, "on": None}
+    copied = copy_json(value)
+    assert copied == value
+    assert copied is not value
+    assert copied["propertiesUi"] is not value["propertiesUi"]
+    assert copied["propertiesUi"][0] is not value["propertiesUi"][0]
+    copied["propertiesUi"][0]["value"] = "free"
+    assert value["propertiesUi"][0]["value"] == "pro"
+
+
+def test_copy_json_other_types_deep_copied() -> None:
+    inner = [1, 2]
+    value = {"pair": (inner, "x")}
+    copied = copy_json(value)
+    assert copied == value
+    assert copied["pair"][0] is not inner
+
+
+def test_resolve_parameters_returns_copies() -> None:
+    values = {"resource": "track", "operation": "event", "properties": {"propertiesUi": []}}
+    resolved = resolve_parameters(SPEC, values)
+    resolved["properties"]["propertiesUi"].append({"key": "k", "value": "v"})
+    assert values["properties"] == {"propertiesUi": []}
+    shared = resolve_parameters(SPEC, values, copy_values=False)
+    assert shared["properties"] is values["properties"]
+    assert shared == resolve_parameters(SPEC, values)
+
+
+def test_body_shares_no_values_with_parameters() -> None:
+    app = {"appUi": {"name": "Shop", "version": "1.0"}}
+    values = {
+        "resource": "track",
+        "operation": "event",
+        "userId": "u-1",
+        "event": "Seen",
+        "context": {"contextUi": {"ip": "10.0.0.1", "app": app}},
+    }
+    composition = compose(SPEC, values, anonymous_id="anon-1", message_id="msg-1")
+    assert composition.message is not None
+    sent = composition.message.to_bytes()
+    app["appUi"]["name"] = "Changed"
+    assert composition.message.body["context"]["app"]["name"] == "Shop"
+    assert composition.message.to_bytes() == sent
+
+
+def test_value_nested_too_deep_rejected() -> None:
+    deep: list[Any] = []
+    for _ in range(MAX_VALUE_DEPTH + 5):
+        deep = [deep]
+    values = {"resource": "track", "operation": "event", "properties": {"propertiesUi": deep}}
+    problems = check(values)
+    assert [problem.path for problem in problems] == ["properties"]
+    assert "nested more than 100 levels" in problems[0].message
+
+
+def test_expression_in_row_blocks_send() -> None:
+    values = {
+        "resource": "track",
+        "operation": "event",
+        "userId": "u-1",
+        "event": "Seen",
+        "properties": {"propertiesUi": rows(("plan", "={{ $json.plan }}"))},
+    }
+    problems = [problem for problem in check(values) if "n8n expression" in problem.message]
+    assert [problem.path for problem in problems] == ["properties.propertiesUi[0].value"]

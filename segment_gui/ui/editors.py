@@ -8,7 +8,6 @@ input widgets themselves, so tests can find them by path with `findChild`.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
@@ -17,11 +16,13 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QMenu,
     QPlainTextEdit,
@@ -33,13 +34,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segment_gui.model import default_option_value
+from segment_gui.model import copy_json, default_option_value
 from segment_gui.spec import CollectionOption, Field
 from segment_gui.ui.icons import icon
 
 
+def _field_message_label(editor: QWidget) -> QLabel:
+    """Return the message label of the LeafField that contains `editor`."""
+    field = editor.parentWidget()
+    if not isinstance(field, LeafField):
+        raise AttributeError(f"{editor.objectName()!r} is not the editor of a LeafField")
+    return field.message_label
+
+
 class StringEditor(QLineEdit):
     value_changed = Signal()
+    # The containing LeafField's message label, created when first read.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +80,8 @@ class TextEditor(QPlainTextEdit):
     """A multi-line string (typeOptions.rows > 1), such as the node's notes."""
 
     value_changed = Signal()
+    # The containing LeafField's message label, created when first read.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +105,8 @@ class TextEditor(QPlainTextEdit):
 
 class BooleanEditor(QCheckBox):
     value_changed = Signal()
+    # The containing LeafField's message label, created when first read.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +125,8 @@ class BooleanEditor(QCheckBox):
 
 class OptionsEditor(QComboBox):
     value_changed = Signal()
+    # The containing LeafField's message label, created when first read.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +152,8 @@ class OptionsEditor(QComboBox):
 
 class NumberEditor(QSpinBox):
     value_changed = Signal()
+    # The containing LeafField's message label, created when first read.
+    message_label = property(_field_message_label)
 
     def __init__(self, spec_field: Field, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +195,12 @@ class LeafField(QWidget):
     In expression mode the value is n8n's stored form: the text with a leading `=`. The fixed
     editor keeps the parameter path as its objectName; the expression editor, the toggle and
     the preview use the path with `:expression`, `:mode` and `:preview` appended.
+
+    The expression editor, its tip, the preview and the Boolean caption are created the first
+    time they are used (the `expression_edit`, `tip_label`, `preview_label` and `caption`
+    properties create them), and so is the message label of a compact field. A collection row
+    of three fields then has about half the widgets, which cuts creation time, memory and the
+    layout work of long collections.
     """
 
     value_changed = Signal()
@@ -190,6 +215,7 @@ class LeafField(QWidget):
     ) -> None:
         super().__init__(parent)
         self.spec_field = spec_field
+        self.path = path
         self.editor = create_editor(spec_field, self)
         self.editor.setAccessibleName(spec_field.display_name)
         if spec_field.description:
@@ -197,11 +223,17 @@ class LeafField(QWidget):
             self.editor.setAccessibleDescription(spec_field.description)
         self.setFocusProxy(self.editor)
         self._last_expression = ""
+        self._expression = False
+        self._expression_edit: QLineEdit | None = None
+        self._tip_label: QLabel | None = None
+        self._preview_label: QLabel | None = None
+        self._message_label: QLabel | None = None
+        self._caption: QLabel | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 2, 0, 2)
-        layout.setSpacing(2)
-        text = spec_field.display_name + (" *" if spec_field.required else "")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 2, 0, 2)
+        self._layout.setSpacing(2)
+        self._text = spec_field.display_name + (" *" if spec_field.required else "")
         if spec_field.required:
             self.editor.setAccessibleDescription(f"Required. {spec_field.description}".strip())
 
@@ -214,54 +246,30 @@ class LeafField(QWidget):
         # n8n's noDataExpression: the resource and operation selectors take fixed values only,
         # and node settings are never expressions.
         self.mode_button.setVisible(allow_expressions and not spec_field.no_data_expression)
-        self.expression_edit = QLineEdit(self)
-        self.expression_edit.setPlaceholderText("{{ $json.field }}")
-        self.expression_edit.setAccessibleName(f"{spec_field.display_name} expression")
-        self.expression_edit.setVisible(False)
-        self.expression_edit.textChanged.connect(self.value_changed)
 
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        self.caption = QLabel(text, self)
-        self.caption.setVisible(False)
+        self._row = QHBoxLayout()
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(4)
         if isinstance(self.editor, BooleanEditor):
-            self.editor.setText(text)
-            # In expression mode the check box, which carries the label, is hidden.
-            layout.addWidget(self.caption)
+            # In expression mode the check box, which carries the label, is hidden and the
+            # caption above the row takes its place.
+            self.editor.setText(self._text)
         elif compact:
             if isinstance(self.editor, QLineEdit):
-                self.editor.setPlaceholderText(spec_field.placeholder or text)
+                self.editor.setPlaceholderText(spec_field.placeholder or self._text)
         else:
-            label = QLabel(text, self)
+            label = QLabel(self._text, self)
             label.setBuddy(self.editor)
             if spec_field.required:
                 label.setToolTip("Required")
-            layout.addWidget(label)
-        row.addWidget(self.editor, 1)
-        row.addWidget(self.expression_edit, 1)
+            self._layout.addWidget(label)
+        self._row.addWidget(self.editor, 1)
         if spec_field.generate == "uuid" and not compact:
             self.generate_button = _generate_button(self.editor, self)
-            row.addWidget(self.generate_button)
-        row.addWidget(self.mode_button)
-        layout.addLayout(row)
+            self._row.addWidget(self.generate_button)
+        self._row.addWidget(self.mode_button)
+        self._layout.addLayout(self._row)
 
-        self.tip_label = QLabel(EXPRESSION_TIP, self)
-        self.tip_label.setVisible(False)
-        layout.addWidget(self.tip_label)
-        self.preview_label = QLabel(self)
-        self.preview_label.setWordWrap(True)
-        self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.preview_label.setVisible(False)
-        layout.addWidget(self.preview_label)
-        # GeneratedForm.show_diagnostics switches word wrap on for long messages only, because a
-        # wrapping label makes every layout pass ask each row for its height at the new width.
-        self.message_label = QLabel(self)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message_label.setVisible(False)
-        layout.addWidget(self.message_label)
-        # The form shows validation results and hints for this field under it.
-        self.editor.message_label = self.message_label
         if spec_field.description and not compact:
             help_label = QLabel(spec_field.description, self)
             help_label.setWordWrap(True)
@@ -269,23 +277,102 @@ class LeafField(QWidget):
             font = QFont(help_label.font())
             font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
             help_label.setFont(font)
-            layout.addWidget(help_label)
+            self._layout.addWidget(help_label)
+        if not compact:
+            # Fields outside collection rows are few and most show a message at some point, so
+            # their label is made now rather than during the first switch that needs it.
+            _ = self.message_label
         self.editor.value_changed.connect(self._on_fixed_changed)
         self.set_path(path)
 
+    # -- widgets created on first use ---------------------------------------------------------
+
+    @property
+    def expression_edit(self) -> QLineEdit:
+        """The expression editor, next to the fixed editor; hidden until expression mode."""
+        if self._expression_edit is None:
+            edit = QLineEdit(self)
+            edit.setPlaceholderText("{{ $json.field }}")
+            edit.setAccessibleName(f"{self.spec_field.display_name} expression")
+            edit.setObjectName(f"{self.path}:expression")
+            edit.setVisible(False)
+            edit.textChanged.connect(self.value_changed)
+            self._row.insertWidget(1, edit, 1)
+            # Qt appends a new widget to the end of the window's focus chain.
+            QWidget.setTabOrder(self.editor, edit)
+            self._expression_edit = edit
+        return self._expression_edit
+
+    @property
+    def caption(self) -> QLabel:
+        """The field's label above the row while a Boolean field is in expression mode."""
+        if self._caption is None:
+            self._caption = QLabel(self._text, self)
+            self._caption.setVisible(False)
+            self._layout.insertWidget(0, self._caption)
+        return self._caption
+
+    @property
+    def tip_label(self) -> QLabel:
+        if self._tip_label is None:
+            self._tip_label = self._label_below_row(EXPRESSION_TIP, 0)
+        return self._tip_label
+
+    @property
+    def preview_label(self) -> QLabel:
+        """The live result of the expression for the selected input item."""
+        if self._preview_label is None:
+            label = self._label_below_row("", 1)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setObjectName(f"{self.path}:preview")
+            self._preview_label = label
+        return self._preview_label
+
+    @property
+    def message_label(self) -> QLabel:
+        """Validation results and hints for this field, set by GeneratedForm.show_diagnostics."""
+        # show_diagnostics switches word wrap on for long messages only, because a wrapping
+        # label makes every layout pass ask each row for its height at the new width.
+        if self._message_label is None:
+            label = self._label_below_row("", 2)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._message_label = label
+        return self._message_label
+
+    def _label_below_row(self, text: str, rank: int) -> QLabel:
+        """Create a hidden label under the editor row: tip (rank 0), preview (1), message (2)."""
+        label = QLabel(text, self)
+        label.setVisible(False)
+        index = self._layout.indexOf(self._row) + 1
+        below = (self._tip_label, self._preview_label, self._message_label)
+        index += sum(1 for other in below[:rank] if other is not None)
+        self._layout.insertWidget(index, label)
+        return label
+
+    # -- contract -------------------------------------------------------------------------------
+
     def set_path(self, path: str) -> None:
+        self.path = path
         self.setObjectName(f"{path}:field")
         self.editor.set_path(path)
-        self.expression_edit.setObjectName(f"{path}:expression")
         self.mode_button.setObjectName(f"{path}:mode")
-        self.preview_label.setObjectName(f"{path}:preview")
+        if self._expression_edit is not None:
+            self._expression_edit.setObjectName(f"{path}:expression")
+        if self._preview_label is not None:
+            self._preview_label.setObjectName(f"{path}:preview")
 
     def is_expression(self) -> bool:
-        return self.mode_button.isChecked()
+        return self._expression
 
     def focus_widgets(self) -> list[QWidget]:
-        """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
-        widgets: list[QWidget] = [self.editor, self.expression_edit]
+        """Return the widgets that take focus with Tab, in visual order, hidden ones included.
+
+        The expression editor is listed once it exists; it places itself after the editor.
+        """
+        widgets: list[QWidget] = [self.editor]
+        if self._expression_edit is not None:
+            widgets.append(self._expression_edit)
         generate_button = getattr(self.editor, "generate_button", None)
         if generate_button is not None:
             widgets.append(generate_button)
@@ -296,7 +383,7 @@ class LeafField(QWidget):
         return [self]
 
     def value(self) -> Any:
-        if self.is_expression():
+        if self._expression:
             return "=" + self.expression_edit.text()
         return self.editor.value()
 
@@ -312,21 +399,30 @@ class LeafField(QWidget):
         self.mode_button.setChecked(expression)
 
     def show_preview(self, text: str) -> None:
+        if self._preview_label is None and not (self._expression and text):
+            return
         self.preview_label.setText(text)
-        self.preview_label.setVisible(self.is_expression() and bool(text))
+        self.preview_label.setVisible(self._expression and bool(text))
 
     def _show_mode(self, expression: bool) -> None:
+        self._expression = expression
         self.mode_button.blockSignals(True)
         self.mode_button.setChecked(expression)
         self.mode_button.blockSignals(False)
+        if not expression and self._expression_edit is None:
+            # Expression mode was never shown, so the fixed editor was never hidden.
+            return
         self.editor.setVisible(not expression)
-        self.caption.setVisible(expression and isinstance(self.editor, BooleanEditor))
+        if isinstance(self.editor, BooleanEditor):
+            self.caption.setVisible(expression)
         self.expression_edit.setVisible(expression)
         self.tip_label.setVisible(expression)
-        if not expression:
-            self.preview_label.setVisible(False)
+        if not expression and self._preview_label is not None:
+            self._preview_label.setVisible(False)
 
     def _on_mode_toggled(self, expression: bool) -> None:
+        # Set first, so value() already reads the new mode while the text below changes.
+        self._expression = expression
         if expression:
             if self._last_expression:
                 self.expression_edit.setText(self._last_expression)
@@ -342,7 +438,7 @@ class LeafField(QWidget):
         self.value_changed.emit()
 
     def _on_fixed_changed(self) -> None:
-        if not self.is_expression():
+        if not self._expression:
             self.value_changed.emit()
 
 
@@ -457,6 +553,7 @@ class _OptionGroup(QFrame):
         self._containers: dict[str, QWidget] = {}
         # value() of the row, kept until one of its fields changes.
         self._value: dict[str, Any] | None = None
+        self._leaves: list[LeafField] | None = None
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
@@ -512,9 +609,14 @@ class _OptionGroup(QFrame):
         return fields + buttons if self._compact else buttons + fields
 
     def leaf_fields(self) -> list[LeafField]:
+        if self._leaves is not None:
+            return self._leaves
         leaves: list[LeafField] = []
         for editor in self.editors.values():
             leaves += editor.leaf_fields()
+        if not self._nested:
+            # Without a nested collection the row's leaves never change.
+            self._leaves = leaves
         return leaves
 
     def _tool_button(self, text: str, tip: str, slot: Any) -> QToolButton:
@@ -544,7 +646,7 @@ class _OptionGroup(QFrame):
                     continue
                 result[name] = editor.value()
             self._value = result
-        return copy.deepcopy(self._value) if self._nested else dict(self._value)
+        return copy_json(self._value) if self._nested else dict(self._value)
 
     def set_value(self, value: dict[str, Any]) -> None:
         defaults = default_option_value(self.option)
@@ -557,13 +659,35 @@ class _OptionGroup(QFrame):
         self.value_changed.emit()
 
 
+# Rows a block takes before appended rows start a new block. A block that grows past twice this
+# (rows inserted in its middle) is split in two.
+ROWS_PER_BLOCK = 32
+
+
+class _RowBlock(QWidget):
+    """Consecutive rows of a collection, in a layout of their own.
+
+    The body's layout places blocks, not rows, so adding a row lays out one block of at most
+    about ROWS_PER_BLOCK rows and the list of blocks instead of every row.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.rows_layout = QVBoxLayout(self)
+        self.rows_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        self.rows_layout.setContentsMargins(0, 0, 0, 0)
+        self.rows_layout.setSpacing(4)
+
+
 class FixedCollectionEditor(QWidget):
     """A collapsible section for an n8n fixedCollection.
 
     The spec's placeholder labels the Add button. With `multipleValues`, each option contains
     rows that can be added, removed and moved. Otherwise each option is present once or absent.
     Adding, removing or moving a row touches that row's widget only (and renames the rows after
-    it), so the cost does not grow with the number of rows.
+    it). Rows sit in blocks of about ROWS_PER_BLOCK (`_RowBlock`), so the layout pass after a
+    change places one block's rows and the list of blocks rather than every row.
     """
 
     value_changed = Signal()
@@ -579,6 +703,7 @@ class FixedCollectionEditor(QWidget):
         }
 
         layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         layout.setContentsMargins(0, 4, 0, 4)
         layout.setSpacing(4)
         self.header = QToolButton(self)
@@ -595,12 +720,22 @@ class FixedCollectionEditor(QWidget):
         layout.addWidget(self.header)
 
         self.body = QWidget(self)
+        # The collection and its body paint nothing themselves, so when a row makes them
+        # taller only the new strip needs a paint, not all of their visible rows.
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self.body.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.body_layout = QVBoxLayout(self.body)
+        # A row added to a full body would otherwise be laid out first at the body's old
+        # height, which squeezes and moves every row, and again once the parents have grown.
+        # With a minimum size the body grows before its rows are placed.
+        self.body_layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.body_layout.setContentsMargins(16, 0, 0, 0)
         self.body_layout.setSpacing(4)
+        # The row blocks, in screen order.
         self.rows_layout = QVBoxLayout()
         self.rows_layout.setSpacing(4)
         self.body_layout.addLayout(self.rows_layout)
+        self._blocks: list[_RowBlock] = []
         self.add_button = QPushButton(
             spec_field.placeholder or f"Add {spec_field.display_name}", self.body
         )
@@ -708,8 +843,7 @@ class FixedCollectionEditor(QWidget):
         groups[low], groups[high] = groups[high], groups[low]
         # Moving the row that is now lower to its place puts the other one in place too.
         moved = groups[high]
-        self.rows_layout.removeWidget(moved)
-        self.rows_layout.insertWidget(self._layout_index(group.option.name, high), moved)
+        self._move_widget(moved, self._layout_index(group.option.name, high))
         for position in (low, high):
             self._place_group(group.option.name, position)
         self._renumber(group.option.name, low, high + 1)
@@ -727,7 +861,7 @@ class FixedCollectionEditor(QWidget):
         raise KeyError(name)
 
     def _layout_index(self, option_name: str, index: int) -> int:
-        """Return the position in rows_layout of row `index` of an option."""
+        """Return the position on screen, among all rows, of row `index` of an option."""
         position = 0
         for name, groups in self._groups.items():
             if name == option_name:
@@ -736,21 +870,99 @@ class FixedCollectionEditor(QWidget):
         raise KeyError(option_name)
 
     def _insert(self, option: CollectionOption, value: dict[str, Any]) -> _OptionGroup:
-        """Append a row to an option's rows, placing its one widget in the layout."""
-        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=self.body)
-        group.set_value(copy.deepcopy(value))
+        """Append a row to an option's rows, placing its one widget in a block."""
+        groups = self._groups[option.name]
+        index = len(groups)
+        block, block_index = self._slot(self._layout_index(option.name, index), self._rows())
+        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=block)
+        group.set_value(copy_json(value))
         group.value_changed.connect(self._changed)
         group.structure_changed.connect(self.structure_changed)
         group.remove_requested.connect(self.remove_group)
         group.move_requested.connect(self.move_group)
-        groups = self._groups[option.name]
         groups.append(group)
-        index = len(groups) - 1
-        self.rows_layout.insertWidget(self._layout_index(option.name, index), group)
+        block.rows_layout.insertWidget(block_index, group)
+        if block.rows_layout.count() > 2 * ROWS_PER_BLOCK:
+            self._split(block)
         self._place_group(option.name, index)
         self._renumber(option.name, max(index - 1, 0))
         self._update_state()
         return group
+
+    # -- row blocks -----------------------------------------------------------------------
+
+    def _rows(self) -> list[_OptionGroup]:
+        """Return every row of every option, in screen order."""
+        return [group for groups in self._groups.values() for group in groups]
+
+    def _slot(
+        self, position: int, others: list[_OptionGroup], new_block: bool = True
+    ) -> tuple[_RowBlock, int]:
+        """Return the block, and the index in it, for a row at screen `position` among `others`.
+
+        A row after the last row of a full block starts a new block, unless `new_block` is
+        False.
+        """
+        if position > 0:
+            previous = others[position - 1]
+            block = _block_of(previous)
+            index = block.rows_layout.indexOf(previous) + 1
+            full = index >= ROWS_PER_BLOCK and index == block.rows_layout.count()
+            if full and new_block:
+                return self._add_block(self._blocks.index(block) + 1), 0
+            return block, index
+        if others:
+            return _block_of(others[0]), 0
+        return self._add_block(0), 0
+
+    def _add_block(self, position: int) -> _RowBlock:
+        block = _RowBlock(self.body)
+        self._blocks.insert(position, block)
+        self.rows_layout.insertWidget(position, block)
+        return block
+
+    def _remove_block(self, block: _RowBlock) -> None:
+        self._blocks.remove(block)
+        self.rows_layout.removeWidget(block)
+        # Hidden before it leaves the window, as _discard does with rows.
+        block.hide()
+        block.setParent(None)
+        block.deleteLater()
+
+    def _split(self, block: _RowBlock) -> None:
+        """Move the rows after the first ROWS_PER_BLOCK of `block` into a new block after it."""
+        following = self._add_block(self._blocks.index(block) + 1)
+        while block.rows_layout.count() > ROWS_PER_BLOCK:
+            item = block.rows_layout.itemAt(ROWS_PER_BLOCK)
+            row = item.widget() if item is not None else None
+            if not isinstance(row, _OptionGroup):
+                break
+            self._reparent(row, following, following.rows_layout.count())
+
+    def _move_widget(self, group: _OptionGroup, position: int) -> None:
+        """Move a row's widget to screen `position` among the rows."""
+        old_block = _block_of(group)
+        old_block.rows_layout.removeWidget(group)
+        others = [row for row in self._rows() if row is not group]
+        block, index = self._slot(position, others, new_block=False)
+        if block is old_block:
+            block.rows_layout.insertWidget(index, group)
+            return
+        self._reparent(group, block, index)
+        if old_block.rows_layout.count() == 0:
+            self._remove_block(old_block)
+
+    def _reparent(self, group: _OptionGroup, block: _RowBlock, index: int) -> None:
+        """Put a row into another block at `index`, keeping the keyboard focus inside it."""
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and group.isAncestorOf(focus)
+        _block_of(group).rows_layout.removeWidget(group)
+        block.rows_layout.insertWidget(index, group)
+        # Reparenting hides the row until the next event-loop pass, and a hidden widget cannot
+        # take the focus back.
+        group.show()
+        if had_focus and focus is not None:
+            focus.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _place_group(self, option_name: str, index: int) -> None:
         """Put the Tab order of row `index` right after whatever precedes it on screen."""
@@ -768,13 +980,16 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[group.option.name]
         index = groups.index(group)
         groups.pop(index)
-        self.rows_layout.removeWidget(group)
+        block = _block_of(group)
+        block.rows_layout.removeWidget(group)
         group.blockSignals(True)
         # Hidden before it leaves the window: unparenting a visible row took the window's
         # activation away (seen with the offscreen platform), so shortcuts stopped working.
         group.hide()
         group.setParent(None)
         group.deleteLater()
+        if block.rows_layout.count() == 0:
+            self._remove_block(block)
         self._renumber(group.option.name, max(index - 1, 0))
         self._update_state()
 
@@ -805,6 +1020,13 @@ class FixedCollectionEditor(QWidget):
     def _on_header_toggled(self, expanded: bool) -> None:
         self.body.setVisible(expanded)
         self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+
+
+def _block_of(group: _OptionGroup) -> _RowBlock:
+    block = group.parentWidget()
+    if not isinstance(block, _RowBlock):
+        raise RuntimeError(f"row {group.objectName()!r} is not in a row block")
+    return block
 
 
 EDITOR_CLASSES: dict[str, type] = {

@@ -7,15 +7,14 @@ field name.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPaintEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
-from segment_gui.model import visible_fields
+from segment_gui.model import copy_json, visible_fields
 from segment_gui.payload import Problem
 from segment_gui.spec import Field
 from segment_gui.ui.editors import (
@@ -69,11 +68,17 @@ class GeneratedForm(QWidget):
             for conditions in (spec_field.display_options or {}).values()
             for name in conditions
         }
+        # The form paints nothing itself: a taller form needs a paint of the new strip only.
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self._layout = QVBoxLayout(self)
+        # The form grows before it places its fields, as FixedCollectionEditor's body does, so
+        # a taller field does not first squeeze and move the fields below it.
+        self._layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
-        self._visible_messages: list[QLabel] = []
+        # The message labels shown, with the text each shows.
+        self._visible_messages: dict[QLabel, str] = {}
         # The arguments and result of the last show_diagnostics call.
         self._diagnostics_key: tuple[Any, ...] | None = None
         self._diagnostics_missing: list[str] = []
@@ -89,7 +94,7 @@ class GeneratedForm(QWidget):
 
     def values(self) -> dict[str, Any]:
         """Return every value set so far, including fields hidden now."""
-        return copy.deepcopy(self._values)
+        return copy_json(self._values)
 
     def values_view(self) -> dict[str, Any]:
         """Return the stored values without copying them; the caller must not change them."""
@@ -107,14 +112,14 @@ class GeneratedForm(QWidget):
         """Return the visible fields with their current values (defaults where unset)."""
         result = {}
         for spec_field in self.visible_fields():
-            result[spec_field.name] = copy.deepcopy(
+            result[spec_field.name] = copy_json(
                 self._values.get(spec_field.name, spec_field.default)
             )
         return result
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Replace all values (loading a preset); fields not in `values` go back to defaults."""
-        self._values = copy.deepcopy(values)
+        self._values = copy_json(values)
         self._reconcile()
         for key in self._shown:
             spec_field, _container, editor = self._editors[key]
@@ -127,7 +132,7 @@ class GeneratedForm(QWidget):
 
     def set_value(self, name: str, value: Any) -> None:
         """Set one parameter as if the user had edited it."""
-        self._values[name] = copy.deepcopy(value)
+        self._values[name] = copy_json(value)
         editor = self.editor(name)
         if editor is not None:
             editor.set_value(value)
@@ -158,17 +163,21 @@ class GeneratedForm(QWidget):
                 missing.append(path)
                 continue
             new_texts[leaf.message_label] = "\n".join(texts)
-        for previous in self._visible_messages:
+        previous_texts = self._visible_messages
+        for previous in previous_texts:
             if previous not in new_texts and shiboken6.isValid(previous):
                 previous.clear()
                 previous.hide()
         for label, text in new_texts.items():
+            # Compared with the text set last time, which saves two calls into Qt per label.
+            if previous_texts.get(label) == text:
+                continue
             if label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
-        self._visible_messages = list(new_texts)
+        self._visible_messages = new_texts
         self._diagnostics_key = key
         self._diagnostics_missing = missing
         return list(missing)
@@ -195,7 +204,7 @@ class GeneratedForm(QWidget):
             leaves: dict[str, LeafField] = {}
             for key in sorted(self._shown, key=self._spec_index.__getitem__):
                 for leaf in self._editors[key][2].leaf_fields():
-                    leaves[leaf.editor.objectName()] = leaf
+                    leaves[leaf.path] = leaf
             self._leaves = leaves
         return self._leaves
 
