@@ -615,3 +615,17 @@ def test_window_starts_without_v8(tmp_path: Any) -> None:
     assert subtitle == f"{operation}:group"
     assert imported == "False"
     assert started == "False"
+
+
+def test_tab_leaves_form_after_last_field(window: Any, qtbot: Any) -> None:
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    last = window.form.findChild(QWidget, "advanced:add")
+    last.setFocus()
+    qtbot.waitUntil(last.hasFocus, timeout=3000)
+    QTest.keyClick(last, Qt.Key.Key_Tab)
+    focused = QApplication.focusWidget()
+    assert focused is not None
+    assert not window.form.isAncestorOf(focused)
+    assert focused is window.result_tabs.tabBar()

@@ -221,7 +221,9 @@ class LeafField(QWidget):
         if spec_field.description:
             self.editor.setToolTip(spec_field.description)
             self.editor.setAccessibleDescription(spec_field.description)
-        self.setFocusProxy(self.editor)
+        # No focus proxy: Qt's Tab search treats a widget with a proxy as a stop of its own,
+        # at the field's place in the focus chain, which is not where rows and fields created
+        # later are put, so Tab jumped back into the form. setFocus() below forwards instead.
         self._last_expression = ""
         self._expression = False
         self._expression_edit: QLineEdit | None = None
@@ -361,6 +363,13 @@ class LeafField(QWidget):
             self._expression_edit.setObjectName(f"{path}:expression")
         if self._preview_label is not None:
             self._preview_label.setObjectName(f"{path}:preview")
+
+    def setFocus(self, reason: Qt.FocusReason = Qt.FocusReason.OtherFocusReason) -> None:  # type: ignore[override]  # noqa: N802 - Qt name
+        """Focus the field's editor: the expression box in expression mode, else the fixed one."""
+        target = (
+            self._expression_edit if self._expression and self._expression_edit else self.editor
+        )
+        target.setFocus(reason)
 
     def is_expression(self) -> bool:
         return self._expression

@@ -26,8 +26,10 @@ from segment_gui.ui.editors import (
 )
 
 # Messages under a field up to this many characters are shown on one line. Longer ones wrap,
-# which costs a height-for-width pass over the form's layouts whenever the layout runs.
-WRAP_MESSAGES_LONGER_THAN = 60
+# which costs a height-for-width pass over the form's layouts whenever the layout runs. Short
+# hints such as "Auto: number", shown under every row, stay cheap. A longer unwrapped line
+# would set the form's minimum width, and so widen the window when an error appears.
+WRAP_MESSAGES_LONGER_THAN = 24
 # Appended to the paths of hidden editors, so that no lookup by parameter path finds them.
 HIDDEN_SUFFIX = ":hidden"
 
