@@ -109,3 +109,27 @@ def test_menus_show_shortcuts(active: Any) -> None:
     assert shown["Filter presets"] == "Ctrl+P"
     assert shown["Undo"] == "Ctrl+Z"
     assert shown["Redo"] == "Ctrl+Shift+Z"
+    assert shown["Find next"] == "F3"
+    assert shown["Find previous"] == "Shift+F3"
+    assert shown["Run over all items"] == "Ctrl+Shift+Return"
+    assert shown["Quit"] == "Ctrl+Q"
+    assert shown["Preferences…"] == "Ctrl+,"
+    assert "Copy body" in shown
+    assert "Save response body…" in shown
+
+
+def test_f3_finds_next_match(active: Any, qtbot: Any) -> None:
+    user_id(active).setText("u-find")
+    active.send()
+    qtbot.waitUntil(lambda: active.last_response is not None, timeout=10000)
+    view = active.response_view
+    view.pretty_box.setChecked(False)
+    view.find_edit.setText("e")
+    count = int(view.match_label.text().split()[0])
+    assert count >= 2
+    first = view.body_view.textCursor().selectionStart()
+    qtbot.keyClick(view.find_edit, Qt.Key.Key_F3)
+    second = view.body_view.textCursor().selectionStart()
+    assert second > first
+    qtbot.keyClick(view.find_edit, Qt.Key.Key_F3, SHIFT)
+    assert view.body_view.textCursor().selectionStart() == first

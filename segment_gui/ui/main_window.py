@@ -507,7 +507,12 @@ class MainWindow(WorkflowActions, QMainWindow):
             file_menu, "&Paste n8n workflow from clipboard", None, self._on_import_paste_triggered
         )
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(
+            file_menu, "Save response &body…", None, lambda: self.response_view.save_button.click()
+        )
+        file_menu.addSeparator()
+        quit_keys = _standard_keys(QKeySequence.StandardKey.Quit, "Ctrl+Q")
+        self._action(file_menu, "&Quit", quit_keys, self.close)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.aboutToShow.connect(self.form_history.flush)
         self.undo_action = self._action(
@@ -525,15 +530,19 @@ class MainWindow(WorkflowActions, QMainWindow):
         self._action(
             edit_menu, "Copy as curl with &write key…", None, self._on_copy_curl_with_key_triggered
         )
+        self._action(edit_menu, "Copy &body", None, self.copy_body)
         edit_menu.addSeparator()
         find = QKeySequence.StandardKey.Find
         self._action(edit_menu, "&Find in response", find, self._on_find_triggered)
+        find_next = _standard_keys(QKeySequence.StandardKey.FindNext, "F3")
+        self._action(edit_menu, "Find &next", find_next, lambda: self._find_again(True))
+        find_previous = _standard_keys(QKeySequence.StandardKey.FindPrevious, "Shift+F3")
+        self._action(edit_menu, "Find pre&vious", find_previous, lambda: self._find_again(False))
         filter_keys = QKeySequence("Ctrl+P")
         self._action(edit_menu, "Filter &presets", filter_keys, self._on_filter_presets_triggered)
         edit_menu.addSeparator()
-        self._action(
-            edit_menu, "&Preferences…", QKeySequence.StandardKey.Preferences, self.open_preferences
-        )
+        preferences_keys = _standard_keys(QKeySequence.StandardKey.Preferences, "Ctrl+,")
+        self._action(edit_menu, "&Preferences…", preferences_keys, self.open_preferences)
         request_menu = self.menuBar().addMenu("&Request")
         self.send_action = self._action(
             request_menu, "&Send", QKeySequence("Ctrl+Return"), self.send
@@ -543,7 +552,26 @@ class MainWindow(WorkflowActions, QMainWindow):
             request_menu, "C&ancel send", QKeySequence("Esc"), self.cancel_send
         )
         self.cancel_action.setEnabled(False)
+        self._action(
+            request_menu,
+            "&Run over all items",
+            QKeySequence("Ctrl+Shift+Return"),
+            self._run_from_menu,
+        )
+        request_menu.addSeparator()
         self._action(request_menu, "&Credentials…", None, self.open_credentials_dialog)
+
+    def _find_again(self, forward: bool) -> None:
+        """Select the next or previous match of the response's find text."""
+        if not self.response_view.find_edit.text():
+            self._on_find_triggered()
+            return
+        self.response_view.find_text(forward=forward)
+
+    def _run_from_menu(self) -> None:
+        """Show the Run tab and start a run, as its button does."""
+        self._show_tab("run")
+        self.run_panel.run_button.click()
 
     def _update_undo_actions(self) -> None:
         history = self.form_history
@@ -1466,3 +1494,9 @@ def value_at(values: Any, path: str) -> Any:
 def _preview_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _standard_keys(key: QKeySequence.StandardKey, fallback: str) -> QKeySequence:
+    """Return the platform's keys for `key`, or `fallback` where the platform defines none."""
+    keys = QKeySequence(key)
+    return keys if not keys.isEmpty() else QKeySequence(fallback)
