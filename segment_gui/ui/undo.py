@@ -1,8 +1,8 @@
 """Undo and redo for the generated forms, kept as snapshots of their values.
 
 Each step contains the form's values before and after it. The form reports changes without
-saying what changed, so a step is closed when the user pauses typing (`PAUSE_MS`), moves the
-focus or presses a mouse button; typing a word is then one step, and a click on Add or Remove
+saying what changed. So a step is closed when the user pauses typing (`PAUSE_MS`), moves the
+focus or presses a mouse button. Typing a word is then one step, and a click on Add or Remove
 is a step of its own. Ctrl+Z in a text box undoes a form step rather than the box's own edit,
 so there is one history, not one per box.
 """
