@@ -10,14 +10,11 @@ from __future__ import annotations
 import collections
 import json
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -35,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.ui.response_view import monospace_editor
+from segment_gui.ui.table_model import AppendTableModel
 
 # Only for type hints: the collector's module (http.server, ssl) loads when the sandbox starts.
 if TYPE_CHECKING:
@@ -47,8 +45,6 @@ EMPTY_TEXT = "The sandbox inbox is empty. Choose the Local sandbox endpoint and 
 COLUMNS = ["Time", "Type", "Summary", "Write key", "Notes"]
 # Widths of the columns other than Summary, in average character widths of the table's font.
 COLUMN_CHARACTERS = {0: 9, 1: 8, 3: 24, 4: 16}
-
-_ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 class SandboxBridge(QObject):
@@ -88,49 +84,14 @@ class SandboxBridge(QObject):
             self._ready.emit()
 
 
-class InboxModel(QAbstractTableModel):
-    """The received messages, one row each, oldest first."""
+class InboxModel(AppendTableModel["ReceivedMessage"]):
+    """The received messages, one row each, oldest first; tooltips show whole cells."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._messages: list[ReceivedMessage] = []
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self._messages)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return cell_text(self._messages[index.row()], index.column())
-        return None
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        super().__init__(COLUMNS, cell_text, tooltips=True, parent=parent)
 
     def message(self, row: int) -> ReceivedMessage:
-        return self._messages[row]
-
-    def append(self, messages: Sequence[ReceivedMessage]) -> None:
-        """Add rows for `messages` in one insertion."""
-        if not messages:
-            return
-        start = len(self._messages)
-        self.beginInsertRows(QModelIndex(), start, start + len(messages) - 1)
-        self._messages.extend(messages)
-        self.endInsertRows()
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._messages = []
-        self.endResetModel()
+        return self.row(row)
 
 
 def cell_text(message: ReceivedMessage, column: int) -> str:

@@ -14,14 +14,12 @@ import gc
 import json
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -42,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.ui.response_view import monospace_editor
+from segment_gui.ui.table_model import AppendTableModel
 from segment_gui.ui.workers import TaskRunner
 
 # Only for type hints: the run code loads when a run starts.
@@ -102,50 +101,14 @@ class _RunSignals(QObject):
     progress = Signal(object)
 
 
-_ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-class ResultsModel(QAbstractTableModel):
+class ResultsModel(AppendTableModel["ItemResult"]):
     """The results of a run, one row per item in the order they were added."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._results: list[ItemResult] = []
-
-    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self._results)
-
-    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
-            return None
-        return cell_text(self._results[index.row()], index.column())
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        super().__init__(COLUMNS, cell_text, parent=parent)
 
     def result(self, row: int) -> ItemResult:
-        return self._results[row]
-
-    def append(self, results: Sequence[ItemResult]) -> None:
-        """Add rows for `results` in one insertion."""
-        if not results:
-            return
-        start = len(self._results)
-        self.beginInsertRows(QModelIndex(), start, start + len(results) - 1)
-        self._results.extend(results)
-        self.endInsertRows()
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._results = []
-        self.endResetModel()
+        return self.row(row)
 
 
 def cell_text(result: ItemResult, column: int) -> str:
