@@ -703,7 +703,7 @@ def test_window_new_request_prompt(window: Any, qtbot: Any, home: Path) -> None:
     ]
     assert line(window, "userId").text() == "typed only"
 
-    # Save asks for a name, saves, and only then starts the new request.
+    # Save requests a name, saves, and only then starts the new request.
     answer_next_box(qtbot, QMessageBox.StandardButton.Save)
     answer_name_dialog("kept draft")
     window.new_request()

@@ -221,9 +221,9 @@ class LeafField(QWidget):
         if spec_field.description:
             self.editor.setToolTip(spec_field.description)
             self.editor.setAccessibleDescription(spec_field.description)
-        # No focus proxy: Qt's Tab search treats a widget with a proxy as a stop of its own,
-        # at the field's place in the focus chain, which is not where rows and fields created
-        # later are put, so Tab jumped back into the form. setFocus() below forwards instead.
+        # No focus proxy. Qt's Tab search stops at a widget with a proxy at that widget's own
+        # place in the focus chain, and for fields created later that place was wrong, so Tab
+        # jumped back into the form. setFocus() below forwards to the editor instead.
         self._last_expression = ""
         self._expression = False
         self._expression_edit: QLineEdit | None = None

@@ -1,9 +1,9 @@
 """Toolbar, menu and row-button icons, drawn from SVG files in the color of the palette's text.
 
-The files in `segment_gui/resources/icons/` draw with `currentColor`. Each icon is rendered
-when Qt asks for a pixmap, at the requested size and device pixel ratio, with `currentColor`
-replaced by the current application palette's text color, so icons stay sharp on high-DPI
-screens and follow a change of color scheme at the next repaint.
+The files in `resources/icons/` draw with `currentColor`. Each icon is rendered when Qt
+requests a pixmap, at that size and device pixel ratio, with `currentColor` replaced by the
+application palette's text color. Icons so stay sharp on high-DPI screens and follow a change
+of color scheme at the next repaint.
 """
 
 from __future__ import annotations

@@ -53,9 +53,9 @@ def monospace_font() -> QFont:
     """
     fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
     general = QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont).pointSizeF()
-    wanted = QApplication.font().pointSizeF()
-    if general > 0 and wanted > 0 and fixed.pointSizeF() > 0:
-        fixed.setPointSizeF(fixed.pointSizeF() * wanted / general)
+    app_size = QApplication.font().pointSizeF()
+    if general > 0 and app_size > 0 and fixed.pointSizeF() > 0:
+        fixed.setPointSizeF(fixed.pointSizeF() * app_size / general)
     return fixed
 
 

@@ -4,7 +4,7 @@ The run itself happens in `segment_gui.runs` on a worker thread with its own exp
 so the live preview never waits for it. The worker appends each result to a queue without a
 signal, and a timer moves the queued results into a table model in one insertion, so the
 event loop stays free during runs of thousands of items. The table view has rows of one fixed
-height and columns of fixed width, so an insertion lays out only the visible rows.
+height and columns of fixed width, so it does not measure the contents of inserted rows.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QScrollArea, QWidget
 class FittingScrollArea(QScrollArea):
     """Scroll area whose minimum width is its widget's minimum width; it scrolls vertically only.
 
-    A splitter or layout then gives the area room for the widest row of the form, so at large
-    font sizes the window grows, or a neighbouring column shrinks, instead of the form being
-    cut off on the right behind a horizontal scroll bar.
+    A splitter or layout then gives the area room for the widest row of the form. At large
+    font sizes the window grows or a neighbouring column shrinks, so the form is never cut off
+    on the right behind a horizontal scroll bar.
     """
 
     def __init__(self, widget: QWidget, parent: QWidget | None = None) -> None:
