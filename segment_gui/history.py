@@ -15,7 +15,6 @@ As a second check, `append` rejects an entry that contains a secret registered w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -317,6 +316,14 @@ class History:
         logger.info("Cleared the send history %s", self.path)
 
 
+def _sha256(data: bytes) -> str:
+    # hashlib loads OpenSSL's libcrypto, about 3.5 MiB of resident memory, so the window
+    # imports it on the first history write or read, not at start-up.
+    from hashlib import sha256
+
+    return sha256(data).hexdigest()
+
+
 def _encode_line(entry: dict[str, Any]) -> bytes:
     try:
         canonical = _canonical(entry)
@@ -327,7 +334,7 @@ def _encode_line(entry: dict[str, Any]) -> bytes:
     record = {
         "v": RECORD_VERSION,
         "entry": entry,
-        "sha256": hashlib.sha256(canonical).hexdigest(),
+        "sha256": _sha256(canonical),
     }
     # json.dumps escapes line breaks inside strings, so the record is exactly one line.
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -354,7 +361,7 @@ def _decode_line(line: bytes) -> HistoryEntry:
     checksum = record.get("sha256")
     if not isinstance(entry, dict) or not isinstance(checksum, str):
         raise ValueError('it lacks an "entry" object or a "sha256" string')
-    if hashlib.sha256(_canonical(entry)).hexdigest() != checksum:
+    if _sha256(_canonical(entry)) != checksum:
         raise ValueError("its sha256 checksum does not match its entry")
     return HistoryEntry.from_json(entry)
 

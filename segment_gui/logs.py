@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import logging.handlers
 import sys
 import threading
 from pathlib import Path
@@ -102,6 +101,9 @@ def configure_logging(log_file: Path) -> None:
     record through `SecretFilter`. A second call does nothing while a rotating file handler is
     installed on the root logger.
     """
+    # logging.handlers brings socket, pickle and queue with it, so it loads only here.
+    import logging.handlers
+
     root = logging.getLogger()
     if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
         return

@@ -7,8 +7,6 @@ keep it out of start-up.
 from __future__ import annotations
 
 import base64
-import email.message
-import email.utils
 import ipaddress
 import logging
 import random
@@ -217,7 +215,10 @@ class Response:
         content_type = self.header("Content-Type")
         if not content_type or "charset" not in content_type.lower():
             return None
-        parsed = email.message.Message()
+        # email loads about 20 modules, so it is imported here rather than at start-up.
+        from email.message import Message as HeaderParser
+
+        parsed = HeaderParser()
         parsed["Content-Type"] = content_type
         charset = parsed.get_content_charset()
         return charset if isinstance(charset, str) else None
@@ -252,8 +253,10 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     text = value.strip()
     if text.isdigit():
         return float(int(text))
+    from email.utils import parsedate_to_datetime
+
     try:
-        when = email.utils.parsedate_to_datetime(text)
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:

@@ -264,3 +264,35 @@ def test_undo_new_request_clears_history(active: Any, qtbot: Any) -> None:
     window.new_request()
     assert not window.undo_action.isEnabled()
     assert window.undo_action.text() == "&Undo"
+
+
+def test_click_in_the_same_box_closes_a_typing_step(active: Any, qtbot: Any) -> None:
+    window = active
+    user = line(window, "userId")
+    user.setFocus()
+    qtbot.keyClicks(user, "ab")
+    # A click that leaves the focus where it is still ends the step, as in a text editor.
+    qtbot.mouseClick(user, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(user, "cd")
+    assert user.text() == "abcd"
+
+    window.undo_action.trigger()
+    assert user.text() == "ab"
+    window.undo_action.trigger()
+    assert user.text() == ""
+
+
+def test_clicks_starting_outside_the_form_are_separate_steps(active: Any, qtbot: Any) -> None:
+    window = active
+    presets_filter = window.findChild(QLineEdit, "presetFilter")
+    presets_filter.setFocus()
+    qtbot.waitUntil(presets_filter.hasFocus, timeout=3000)
+    add = button(window, "properties:add")
+    qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+    assert window.form.editor("properties").row_count() == 2
+
+    window.undo_action.trigger()
+    assert window.form.editor("properties").row_count() == 1
+    window.undo_action.trigger()
+    assert window.form.editor("properties").row_count() == 0

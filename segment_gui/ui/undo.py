@@ -78,10 +78,10 @@ class FormHistory(QObject):
         self._timer.timeout.connect(self.flush)
         # Bound methods, not lambdas, so Qt drops the connections when this object goes.
         self.stack.indexChanged.connect(self._on_index_changed)
+        self._watching = False
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.focusChanged.connect(self._on_focus_changed)
-            app.installEventFilter(self)
 
     def track(self, form: GeneratedForm, fields: Sequence[Field]) -> None:
         tracked = _Tracked(form, fields, form.values())
@@ -131,6 +131,7 @@ class FormHistory(QObject):
             if after != tracked.state:
                 before, tracked.state = tracked.state, after
                 self.stack.push(_Step(self, tracked, before, after))
+        self._watch_events()
 
     def apply(self, tracked: _Tracked, values: dict[str, Any], path: str) -> None:
         """Show `values` in the tracked form without recording a new step."""
@@ -157,6 +158,29 @@ class FormHistory(QObject):
 
     def _on_focus_changed(self, _old: QWidget | None, _new: QWidget | None) -> None:
         self.flush()
+        self._watch_events()
+
+    def _watch_events(self) -> None:
+        """Filter the application's events only while a step is open or a form has the focus.
+
+        Those are the only times `eventFilter` acts. An application-wide Python filter costs a
+        call into Python for every event. The first event it gets for an object of one of Qt's
+        private classes also makes PySide6 create every class it has not created yet, with
+        about 190 enums, which took 10 to 30 ms when the window installed the filter at
+        start-up.
+        """
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        focus = app.focusWidget()
+        wanted = self.has_pending() or (focus is not None and self._inside_form(focus))
+        if wanted == self._watching:
+            return
+        self._watching = wanted
+        if wanted:
+            app.installEventFilter(self)
+        else:
+            app.removeEventFilter(self)
 
     def _on_changed(self, tracked: _Tracked) -> None:
         if self._applying:
@@ -165,6 +189,7 @@ class FormHistory(QObject):
         tracked.pending = True
         self._timer.start()
         if not was_pending:
+            self._watch_events()
             self.changed.emit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override

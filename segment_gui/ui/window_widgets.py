@@ -50,7 +50,11 @@ class TextLine(QScrollArea):
         self._fit()
 
     def _fit(self) -> None:
-        height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
+        # Without a frame or scroll bars the viewport fills the contents rectangle. Asking
+        # for the viewport itself made PySide6 create about 40 unrelated classes' enums on
+        # first use (about 4 ms at start-up).
+        width = self.contentsRect().width()
+        height = self.label.heightForWidth(width) if self.label.text() else 0
         self.setFixedHeight(max(height, 0))
 
 
@@ -86,6 +90,8 @@ def _common_prefix_length(first: str, second: str) -> int:
 
 
 def _utf16_length(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 
