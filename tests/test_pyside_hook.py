@@ -22,7 +22,7 @@ def feature() -> Any:
     return module
 
 
-def test_the_check_is_replaced_once(feature: Any) -> None:
+def test_install_replaces_check_once(feature: Any) -> None:
     check = getattr(feature, pyside_hook.CHECK_NAME)
     assert check.reads_bytes
     assert pyside_hook.install()
@@ -32,13 +32,13 @@ def test_the_check_is_replaced_once(feature: Any) -> None:
 @pytest.mark.parametrize(
     "name", ["segment_gui.ui.form", "segment_gui.model", "json", "sys", "_socket", "PySide6"]
 )
-def test_same_answer_as_pyside(feature: Any, name: str) -> None:
+def test_check_matches_pyside(feature: Any, name: str) -> None:
     check = getattr(feature, pyside_hook.CHECK_NAME)
     module = importlib.import_module(name)
     assert check(module) == check.original(module)
 
 
-def test_new_modules_are_recorded_without_caching_their_lines(
+def test_import_records_module_without_linecache(
     feature: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "hook_probe_qt.py").write_text("from PySide6.QtCore import QObject\n")

@@ -3,7 +3,7 @@
 When QtCore loads, PySide6 6.11 replaces `builtins.__import__`. For every module imported
 after that, its `__feature__` support records whether the module's source mentions "PySide6",
 because such modules may opt into PySide6's `snake_case` and `true_property` features. It
-answers with `inspect.getsource`, which decodes the whole file and keeps its lines in
+reads the source with `inspect.getsource`, which decodes the whole file and keeps its lines in
 `linecache` for the life of the process. For the 100 or so modules the window imports at
 start-up, that cost about 5 MiB of resident memory and a few milliseconds.
 
@@ -25,7 +25,7 @@ MARKER = b"PySide6"
 
 
 def install() -> bool:
-    """Replace PySide6's source check; return whether it is (now) replaced."""
+    """Replace PySide6's source check and return True, or return False where it has none."""
     import PySide6.QtCore  # noqa: F401 - loads the feature module and its import hook
 
     feature = sys.modules.get(FEATURE_MODULE)
