@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
@@ -16,16 +17,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
-    QStyle,
     QStyledItemDelegate,
-    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +30,9 @@ from PySide6.QtWidgets import (
 from segment_gui.model import Preset
 from segment_gui.storage import PresetStore
 from segment_gui.ui.workers import TaskRunner
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QStyleOptionViewItem
 
 EMPTY_TEXT = "No presets yet. Fill the form and press Save (Ctrl+S) to keep it."
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -61,6 +61,10 @@ class _NoteDelegate(QStyledItemDelegate):
         if not note:
             super().paint(painter, option, index)
             return
+        # Importing QStyle creates its Python enums, about 5 ms, so an empty list at start-up
+        # does not pay for them.
+        from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
         view_option = QStyleOptionViewItem(option)
         self.initStyleOption(view_option, index)
         name = view_option.text
@@ -352,6 +356,8 @@ class PresetsPanel(QWidget):
             self.save_named(self.current_name)
 
     def save_as(self) -> None:
+        from PySide6.QtWidgets import QInputDialog, QMessageBox
+
         name, accepted = QInputDialog.getText(
             self, "Save preset", "Preset name:", text=self.current_name or ""
         )
@@ -381,6 +387,8 @@ class PresetsPanel(QWidget):
         old = self._selected_name()
         if old is None:
             return
+        from PySide6.QtWidgets import QInputDialog
+
         new, accepted = QInputDialog.getText(self, "Rename preset", "New name:", text=old)
         if accepted and new.strip() and new.strip() != old:
             self.rename(old, new.strip())
@@ -424,6 +432,8 @@ class PresetsPanel(QWidget):
         name = self._selected_name()
         if name is None:
             return
+        from PySide6.QtWidgets import QMessageBox
+
         answer = QMessageBox.question(self, "Delete preset", f"Delete the preset {name!r}?")
         if answer == QMessageBox.StandardButton.Yes:
             self.delete(name)
