@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtGui import QFocusEvent, QTextCursor
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QStyle, QVBoxLayout, QWidget
 
 from segment_gui.ui.scroll import FittingScrollArea
 
@@ -52,6 +52,52 @@ class TextLine(QScrollArea):
     def _fit(self) -> None:
         height = self.label.heightForWidth(self.viewport().width()) if self.label.text() else 0
         self.setFixedHeight(max(height, 0))
+
+
+class StatusLines(TextLine):
+    """A word-wrapped label of a fixed number of lines that scrolls when its text is longer.
+
+    Its height does not depend on the text, so a new text never makes the layouts of its
+    ancestors run again. While the text does not fit, a scroll bar appears and the area takes
+    the keyboard focus, so arrow and Page keys scroll it. The label's whole text stays its
+    accessible text either way.
+    """
+
+    def __init__(self, parent: QWidget, visible_lines: int) -> None:
+        self._visible_lines = visible_lines
+        super().__init__(parent)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+    def overflows(self) -> bool:
+        """Return whether the text is taller than the area at the area's full width."""
+        if not self.label.text():
+            return False
+        return self.label.heightForWidth(self.width()) > self.height()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        super().focusInEvent(event)
+        # NoFrame has no focus indicator; the frame shows where the arrow keys act.
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        super().focusOutEvent(event)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def _fit(self) -> None:
+        metrics = self.label.fontMetrics()
+        height = metrics.lineSpacing() * (self._visible_lines - 1) + metrics.height()
+        # Room for the focus frame, so that showing it changes no size.
+        height += 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, self)
+        if self.height() != height or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+        policy = Qt.FocusPolicy.StrongFocus if self.overflows() else Qt.FocusPolicy.NoFocus
+        if self.focusPolicy() != policy:
+            self.setFocusPolicy(policy)
 
 
 def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
