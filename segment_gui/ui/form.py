@@ -120,6 +120,8 @@ class GeneratedForm(QWidget):
         self._layout.addStretch(1)
         # The message labels shown, with the text each shows.
         self._visible_messages: dict[QLabel, str] = {}
+        # Message labels of hidden fields, left as they were when the field was hidden.
+        self._parked_messages: dict[QLabel, str] = {}
         # The arguments and result of the last show_diagnostics call.
         self._diagnostics_key: tuple[Any, ...] | None = None
         self._diagnostics_missing: list[str] = []
@@ -205,19 +207,35 @@ class GeneratedForm(QWidget):
                 continue
             new_texts[leaf.message_label] = "\n".join(texts)
         previous_texts = self._visible_messages
-        for previous in previous_texts:
-            if previous not in new_texts and shiboken6.isValid(previous):
+        parked = self._parked_messages
+        for previous, previous_text in previous_texts.items():
+            if previous in new_texts or not shiboken6.isValid(previous):
+                continue
+            if _shows_field_of(previous, fields):
                 previous.clear()
                 previous.hide()
+            else:
+                # The field was hidden by a switch. Its label keeps its text, and stays out of
+                # sight with the field, so switching back needs no QLabel.show, which makes Qt
+                # lay out the field at once.
+                parked[previous] = previous_text
         for label, text in new_texts.items():
             # Compared with the text set last time, which saves two calls into Qt per label.
-            if previous_texts.get(label) == text:
+            if previous_texts.get(label) == text or parked.pop(label, None) == text:
                 continue
             if label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
+        for label in list(parked):
+            if not shiboken6.isValid(label):
+                del parked[label]
+            elif _shows_field_of(label, fields):
+                # Shown again, but with no message now.
+                del parked[label]
+                label.clear()
+                label.hide()
         self._visible_messages = new_texts
         self._diagnostics_key = key
         self._diagnostics_missing = missing
@@ -383,3 +401,9 @@ class GeneratedForm(QWidget):
         if name in self._rule_names:
             self._reconcile()
         self.values_changed.emit()
+
+
+def _shows_field_of(label: QLabel, fields: dict[str, LeafField]) -> bool:
+    """Return whether `label` is the message label of a field in `fields`, the shown ones."""
+    leaf = label.parentWidget()
+    return isinstance(leaf, LeafField) and fields.get(leaf.path) is leaf

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QFocusEvent, QTextCursor
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QStyle, QVBoxLayout, QWidget
 
 from segment_gui.ui.scroll import FittingScrollArea
@@ -59,8 +59,8 @@ class StatusLines(TextLine):
 
     Its height does not depend on the text, so a new text never makes the layouts of its
     ancestors run again. While the text does not fit, a scroll bar appears and the area takes
-    the keyboard focus, so arrow and Page keys scroll it. The label's whole text stays its
-    accessible text either way.
+    the keyboard focus, so the arrow, Page, Home and End keys scroll it. The label's whole text
+    stays its accessible text either way.
     """
 
     def __init__(self, parent: QWidget, visible_lines: int) -> None:
@@ -78,6 +78,16 @@ class StatusLines(TextLine):
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
             self._fit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        # QAbstractScrollArea scrolls with the arrow and Page keys only.
+        scroll_bar = self.verticalScrollBar()
+        if event.key() == Qt.Key.Key_Home:
+            scroll_bar.setValue(scroll_bar.minimum())
+        elif event.key() == Qt.Key.Key_End:
+            scroll_bar.setValue(scroll_bar.maximum())
+        else:
+            super().keyPressEvent(event)
 
     def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
         super().focusInEvent(event)
