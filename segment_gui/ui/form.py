@@ -335,18 +335,25 @@ class GeneratedForm(QWidget):
         show events. A block that has no visible field is hidden as a whole, and its
         containers keep their state for the next time it is shown.
         """
-        for block in self._blocks:
-            wanted = any(key in visible_ids for key in block.keys)
-            if not wanted:
-                if not block.isHidden():
-                    block.hide()
-                continue
-            for key in block.keys:
-                container = self._editors[key][1]
-                if (key in visible_ids) == container.isHidden():
-                    container.setVisible(key in visible_ids)
-            if block.isHidden():
-                block.show()
+        # Showing a child of a visible widget makes Qt activate the parent's layout at once, so
+        # the form's layout is off while blocks change and runs once afterwards.
+        self._layout.setEnabled(False)
+        try:
+            for block in self._blocks:
+                wanted = any(key in visible_ids for key in block.keys)
+                if not wanted:
+                    if not block.isHidden():
+                        block.hide()
+                    continue
+                for key in block.keys:
+                    container = self._editors[key][1]
+                    if (key in visible_ids) == container.isHidden():
+                        container.setVisible(key in visible_ids)
+                if block.isHidden():
+                    block.show()
+        finally:
+            self._layout.setEnabled(True)
+        self._layout.activate()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
