@@ -67,12 +67,17 @@ class StatusLines(TextLine):
         self._visible_lines = visible_lines
         super().__init__(parent)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        # The scroll area sets the range once it has laid out a new text, in the next
+        # event-loop pass, so the text is laid out only there.
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self._fit()
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
 
     def overflows(self) -> bool:
-        """Return whether the text is taller than the area at the area's full width."""
-        if not self.label.text():
-            return False
-        return self.label.heightForWidth(self.width()) > self.height()
+        """Return whether the text is taller than the area, so that the area scrolls."""
+        return self.verticalScrollBar().maximum() > 0
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().changeEvent(event)
@@ -105,7 +110,9 @@ class StatusLines(TextLine):
         height += 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, self)
         if self.height() != height or self.minimumHeight() != height:
             self.setFixedHeight(height)
-        policy = Qt.FocusPolicy.StrongFocus if self.overflows() else Qt.FocusPolicy.NoFocus
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        policy = Qt.FocusPolicy.StrongFocus if maximum > 0 else Qt.FocusPolicy.NoFocus
         if self.focusPolicy() != policy:
             self.setFocusPolicy(policy)
 
