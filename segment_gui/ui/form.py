@@ -340,8 +340,8 @@ class GeneratedForm(QWidget):
         self._layout.setEnabled(False)
         try:
             for block in self._blocks:
-                wanted = any(key in visible_ids for key in block.keys)
-                if not wanted:
+                has_visible_field = any(key in visible_ids for key in block.keys)
+                if not has_visible_field:
                     if not block.isHidden():
                         block.hide()
                     continue
@@ -374,7 +374,7 @@ class GeneratedForm(QWidget):
         self._prebuild_timer.stop()
 
     def _create(self, spec_field: Field) -> tuple[QWidget, Any]:
-        """Create a field's editor and put it in spec order, on screen and in the Tab order."""
+        """Create a field's editor, hidden, in spec order in its block and in the Tab order."""
         block = self._block_of[id(spec_field)]
         container, editor = create_labelled_editor(
             spec_field, spec_field.name, block, allow_expressions=self.allow_expressions

@@ -118,8 +118,9 @@ logger = logging.getLogger(__name__)
 NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
 PREVIEW_TIMEOUT_MS = 100
-# Lines of the status above the preview: the request line and the problems of one operation in
-# the Segment spec body. Longer lists, such as n8n mode's notes, scroll.
+# Height of the status above the preview, in lines. It fits the request line and the problems
+# of any operation with an empty form in the Segment spec body. Longer lists, such as the notes
+# of n8n mode, scroll.
 PREVIEW_STATUS_LINES = 4
 # How long a caller that needs the sandbox's URL at once waits for a start in progress.
 SANDBOX_START_WAIT_SECONDS = 10.0

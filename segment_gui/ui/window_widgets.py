@@ -85,7 +85,7 @@ class StatusLines(TextLine):
             self._fit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        # QAbstractScrollArea scrolls with the arrow and Page keys only.
+        # QAbstractScrollArea scrolls with the arrow and Page keys only (Qt 6.11).
         scroll_bar = self.verticalScrollBar()
         if event.key() == Qt.Key.Key_Home:
             scroll_bar.setValue(scroll_bar.minimum())
@@ -96,7 +96,7 @@ class StatusLines(TextLine):
 
     def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
         super().focusInEvent(event)
-        # NoFrame has no focus indicator; the frame shows where the arrow keys act.
+        # NoFrame shows no focus, so the frame marks the area that the keys scroll.
         self.setFrameShape(QFrame.Shape.StyledPanel)
 
     def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
