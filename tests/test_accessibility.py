@@ -183,6 +183,7 @@ def test_preview_status_scrolls_at_double_font(large_font: None, qtbot: Any, hom
         # Tab reaches the area, and the keys scroll it to the last line.
         assert area.focusPolicy() & Qt.FocusPolicy.TabFocus
         assert area.accessibleName() == "Preview status"
+        assert area.accessibleDescription() == status.text()
         area.setFocus()
         QTest.keyClick(area, Qt.Key.Key_End)
         scroll_bar = area.verticalScrollBar()

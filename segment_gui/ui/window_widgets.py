@@ -59,8 +59,8 @@ class StatusLines(TextLine):
 
     Its height does not depend on the text, so a new text never makes the layouts of its
     ancestors run again. While the text does not fit, a scroll bar appears and the area takes
-    the keyboard focus, so the arrow, Page, Home and End keys scroll it. The label's whole text
-    stays its accessible text either way.
+    the keyboard focus, so the arrow, Page, Home and End keys scroll it. The whole text is the
+    label's accessible text and the area's accessible description either way.
     """
 
     def __init__(self, parent: QWidget, visible_lines: int) -> None:
@@ -74,6 +74,8 @@ class StatusLines(TextLine):
 
     def set_text(self, text: str) -> None:
         self.label.setText(text)
+        # A screen reader reads the whole text when the area takes the focus.
+        self.setAccessibleDescription(text)
 
     def overflows(self) -> bool:
         """Return whether the text is taller than the area, so that the area scrolls."""
