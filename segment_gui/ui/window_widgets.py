@@ -74,7 +74,7 @@ class StatusLines(TextLine):
 
     def set_text(self, text: str) -> None:
         self.label.setText(text)
-        # A screen reader reads the whole text when the area takes the focus.
+        # Screen readers usually announce a focused widget's description after its name.
         self.setAccessibleDescription(text)
 
     def overflows(self) -> bool:
