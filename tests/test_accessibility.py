@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -156,6 +158,40 @@ def test_error_shown_as_text(window: Any) -> None:
     assert "Error: Group ID is required; enter a value" in window.preview_status.text()
     window.form.set_value("groupId", "g-1")
     assert not leaf.message_label.isVisibleTo(window)
+
+
+def test_preview_status_scrolls_at_double_font(large_font: None, qtbot: Any, home: Path) -> None:
+    from segment_gui import create_window
+
+    window = create_window(home)
+    qtbot.addWidget(window)
+    window.resize(1360, 820)
+    window.show()
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=5000)
+    try:
+        # n8n mode lists its differences from Segment's spec, more lines than the area shows.
+        window.body_mode_combo.setCurrentIndex(window.body_mode_combo.findData("n8n"))
+        show_operation(window, "group", "add")
+        QApplication.processEvents()
+        status = window.preview_status
+        area = window._preview_status_area
+        assert "Error: Group ID is required; enter a value" in status.text()
+        assert "n8n mode differs from Segment's spec:" in status.text()
+        assert area.height() >= 4 * status.fontMetrics().lineSpacing()
+        assert area.overflows()
+        assert area.verticalScrollBar().isVisible()
+        # Tab reaches the area, and the keys scroll it to the last line.
+        assert area.focusPolicy() & Qt.FocusPolicy.TabFocus
+        assert area.accessibleName() == "Preview status"
+        assert area.accessibleDescription() == status.text()
+        area.setFocus()
+        QTest.keyClick(area, Qt.Key.Key_End)
+        scroll_bar = area.verticalScrollBar()
+        assert scroll_bar.value() == scroll_bar.maximum() > 0
+        assert status.height() >= status.heightForWidth(status.width())
+    finally:
+        window._baseline = None
+        window.shutdown()
 
 
 def test_dialogs_at_double_font(large_font: None, qtbot: Any, home: Path) -> None:

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.subtitle import SubtitleRenderer
-from segment_gui.ui.editors import ROWS_PER_BLOCK
-from segment_gui.ui.window_widgets import TextLine, replace_changed_text
+from segment_gui.ui.editors import ROWS_PER_BLOCK, LeafField
+from segment_gui.ui.window_widgets import StatusLines, TextLine, replace_changed_text
 
 
 def choose(window: Any, resource: str, operation: str) -> None:
@@ -132,6 +132,82 @@ def test_prebuilt_editors_stay_hidden(window: Any, qtbot: Any) -> None:
     assert window.findChild(QLineEdit, "groupId") is None
     choose(window, "group", "add")
     assert line(window, "groupId").isVisible()
+
+
+SWITCHES = (
+    ("identify", "create"),
+    ("identify", "alias"),
+    ("track", "event"),
+    ("track", "page"),
+    ("track", "screen"),
+    ("group", "add"),
+    ("track", "event"),
+    ("identify", "create"),
+)
+
+
+def test_switch_shows_fields_in_spec_order(window: Any) -> None:
+    window.show()
+    form = window.form
+    for resource, operation in SWITCHES:
+        choose(window, resource, operation)
+        QApplication.processEvents()
+        visible = form.visible_fields()
+        tops = []
+        for spec_field in visible:
+            editor = form.editor(spec_field.name)
+            assert editor is not None, spec_field.name
+            assert editor.isVisibleTo(window), (operation, spec_field.name)
+            tops.append(editor.mapTo(form, editor.rect().topLeft()).y())
+        assert tops == sorted(tops), (resource, operation)
+        shown_ids = {id(spec_field) for spec_field in visible}
+        for key, (spec_field, container, _editor) in form._editors.items():
+            if key not in shown_ids:
+                assert not container.isVisibleTo(window), (operation, spec_field.name)
+
+
+def test_messages_follow_switch_back(window: Any) -> None:
+    window.show()
+    choose(window, "identify", "alias")
+    user_id = window.form.findChild(LeafField, "userId:field")
+    required = "Error: User ID is required; enter a value"
+    assert user_id.message_label.isVisibleTo(window)
+    assert user_id.message_label.text() == required
+
+    choose(window, "track", "event")
+    assert not user_id.isVisibleTo(window)
+    assert not user_id.message_label.isVisibleTo(window)
+    choose(window, "identify", "alias")
+    assert user_id.message_label.isVisibleTo(window)
+    assert user_id.message_label.text() == required
+
+    # A value set while the field is hidden removes its message once it is shown again.
+    choose(window, "track", "event")
+    values = {**window.form.values(), "userId": "u-1"}
+    window.form.set_values(values)
+    choose(window, "identify", "alias")
+    assert window.form.findChild(LeafField, "userId:field") is user_id
+    assert not user_id.message_label.isVisibleTo(window)
+
+    line(window, "userId").setText("")
+    assert user_id.message_label.isVisibleTo(window)
+    assert user_id.message_label.text() == required
+
+
+def test_switch_keeps_preview_status_height(window: Any) -> None:
+    window.show()
+    QApplication.processEvents()
+    status_area = window._preview_status_area
+    height = status_area.height()
+    preview_top = window.preview.mapTo(window, window.preview.rect().topLeft()).y()
+    for resource, operation in SWITCHES:
+        choose(window, resource, operation)
+        QApplication.processEvents()
+        assert status_area.height() == height, (resource, operation)
+        assert window.preview.mapTo(window, window.preview.rect().topLeft()).y() == preview_top
+    choose(window, "identify", "alias")
+    assert "Error: User ID is required" in window.preview_status.text()
+    assert "Error: Previous ID is required" in window.preview_status.text()
 
 
 # -- rows -----------------------------------------------------------------------------------
@@ -559,6 +635,63 @@ def test_status_line_fits_wrapped_text(qtbot: Any) -> None:
 
 
 # -- subtitle -------------------------------------------------------------------------------
+
+
+def test_status_lines_scroll_long_text(qtbot: Any) -> None:
+    page = QWidget()
+    qtbot.addWidget(page)
+    layout = QVBoxLayout(page)
+    status = StatusLines(page, 3)
+    layout.addWidget(status)
+    layout.addStretch(1)
+    page.resize(220, 400)
+    page.show()
+    QApplication.processEvents()
+    height = status.height()
+    assert height >= 3 * status.label.fontMetrics().lineSpacing()
+
+    status.set_text("short")
+    QApplication.processEvents()
+    assert status.height() == height
+    assert not status.overflows()
+    assert status.focusPolicy() == Qt.FocusPolicy.NoFocus
+
+    long_text = "\n".join(f"Error: problem number {index}" for index in range(12))
+    status.set_text(long_text)
+    QApplication.processEvents()
+    assert status.height() == height
+    assert status.overflows()
+    assert status.focusPolicy() & Qt.FocusPolicy.TabFocus
+    assert status.verticalScrollBar().isVisible()
+    assert status.label.text() == long_text
+
+    scroll_bar = status.verticalScrollBar()
+    status.setFocus()
+    QTest.keyClick(status, Qt.Key.Key_PageDown)
+    assert scroll_bar.value() > 0
+    QTest.keyClick(status, Qt.Key.Key_End)
+    assert scroll_bar.value() == scroll_bar.maximum()
+    QTest.keyClick(status, Qt.Key.Key_Home)
+    assert scroll_bar.value() == 0
+
+
+def test_status_lines_follow_font(qtbot: Any) -> None:
+    page = QWidget()
+    qtbot.addWidget(page)
+    layout = QVBoxLayout(page)
+    status = StatusLines(page, 4)
+    layout.addWidget(status)
+    page.show()
+    status.set_text("POST http://127.0.0.1/v1/track")
+    QApplication.processEvents()
+    height = status.height()
+
+    font = page.font()
+    font.setPointSizeF(font.pointSizeF() * 2)
+    page.setFont(font)
+    QApplication.processEvents()
+    assert status.height() > 1.5 * height
+    assert status.height() >= 4 * status.label.fontMetrics().lineSpacing()
 
 
 def test_subtitle_renderer_without_engine() -> None:

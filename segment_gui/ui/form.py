@@ -7,6 +7,7 @@ field name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import shiboken6
@@ -32,6 +33,34 @@ from segment_gui.ui.editors import (
 WRAP_MESSAGES_LONGER_THAN = 24
 # Appended to the paths of hidden editors, so that no lookup by parameter path finds them.
 HIDDEN_SUFFIX = ":hidden"
+# Vertical space between two fields, in pixels.
+FIELD_SPACING = 6
+
+
+class _FieldBlock(QWidget):
+    """The containers of consecutive spec fields that have the same display rule, in spec order.
+
+    A block is shown while at least one of its fields is visible. `keys` lists the fields whose
+    editors exist, by the id of their Field definition.
+    """
+
+    def __init__(self, display_options: Any, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.display_options = display_options
+        self.keys: list[int] = []
+        # Like the form: no painting of its own, and it grows before it places its fields.
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        self._layout = QVBoxLayout(self)
+        self._layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(FIELD_SPACING)
+        self.setVisible(False)
+
+    def insert(self, key: int, container: QWidget, order: Callable[[int], int]) -> None:
+        """Lay out `container` among the existing ones by `order` of their keys."""
+        position = sum(1 for other in self.keys if order(other) < order(key))
+        self.keys.insert(position, key)
+        self._layout.insertWidget(position, container)
 
 
 class GeneratedForm(QWidget):
@@ -77,10 +106,22 @@ class GeneratedForm(QWidget):
         # a taller field does not first squeeze and move the fields below it.
         self._layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(6)
+        self._layout.setSpacing(FIELD_SPACING)
+        # Fields in a row that share one display rule sit in one block, so a switch of
+        # operation shows one block and hides one instead of each of their editors.
+        self._blocks: list[_FieldBlock] = []
+        self._block_of: dict[int, _FieldBlock] = {}
+        for spec_field in fields:
+            if not self._blocks or self._blocks[-1].display_options != spec_field.display_options:
+                block = _FieldBlock(spec_field.display_options, self)
+                self._layout.addWidget(block)
+                self._blocks.append(block)
+            self._block_of[id(spec_field)] = self._blocks[-1]
         self._layout.addStretch(1)
         # The message labels shown, with the text each shows.
         self._visible_messages: dict[QLabel, str] = {}
+        # Message labels of hidden fields, left as they were when the field was hidden.
+        self._parked_messages: dict[QLabel, str] = {}
         # The arguments and result of the last show_diagnostics call.
         self._diagnostics_key: tuple[Any, ...] | None = None
         self._diagnostics_missing: list[str] = []
@@ -166,19 +207,35 @@ class GeneratedForm(QWidget):
                 continue
             new_texts[leaf.message_label] = "\n".join(texts)
         previous_texts = self._visible_messages
-        for previous in previous_texts:
-            if previous not in new_texts and shiboken6.isValid(previous):
+        parked = self._parked_messages
+        for previous, previous_text in previous_texts.items():
+            if previous in new_texts or not shiboken6.isValid(previous):
+                continue
+            if _shows_field_of(previous, fields):
                 previous.clear()
                 previous.hide()
+            else:
+                # The field was hidden by a switch. Its label keeps its text, and stays out of
+                # sight with the field, so switching back needs no QLabel.show, which makes Qt
+                # lay out the field at once.
+                parked[previous] = previous_text
         for label, text in new_texts.items():
             # Compared with the text set last time, which saves two calls into Qt per label.
-            if previous_texts.get(label) == text:
+            if previous_texts.get(label) == text or parked.pop(label, None) == text:
                 continue
             if label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
+        for label in list(parked):
+            if not shiboken6.isValid(label):
+                del parked[label]
+            elif _shows_field_of(label, fields):
+                # Shown again, but with no message now.
+                del parked[label]
+                label.clear()
+                label.hide()
         self._visible_messages = new_texts
         self._diagnostics_key = key
         self._diagnostics_missing = missing
@@ -245,15 +302,15 @@ class GeneratedForm(QWidget):
             if key in self._shown:
                 continue
             if key in self._editors:
-                _field, container, editor = self._editors[key]
+                _field, _container, editor = self._editors[key]
                 editor.set_path(spec_field.name)
                 editor.set_value(self._values.get(spec_field.name, spec_field.default))
                 editor.blockSignals(False)
             else:
-                container, editor = self._create(spec_field)
-            container.show()
+                self._create(spec_field)
             self._shown.add(key)
             self._forget_leaves()
+        self._show_blocks(visible_ids)
         # An options value left over from another resource falls back to the default.
         for spec_field in visible:
             if spec_field.type == "options" and spec_field.name in self._values:
@@ -261,13 +318,42 @@ class GeneratedForm(QWidget):
                     self._values[spec_field.name] = spec_field.default
 
     def _hide(self, key: int) -> None:
-        spec_field, container, editor = self._editors[key]
-        # A hidden editor must neither emit changes nor be found by path.
+        """Stop the editor of a field from emitting changes and from being found by path.
+
+        Its container stays where it is until _show_blocks hides it or its block.
+        """
+        spec_field, _container, editor = self._editors[key]
         editor.blockSignals(True)
         editor.set_path(f"{spec_field.name}{HIDDEN_SUFFIX}")
-        container.hide()
         self._shown.discard(key)
         self._forget_leaves()
+
+    def _show_blocks(self, visible_ids: set[int]) -> None:
+        """Show the blocks that contain a visible field, with exactly their visible fields.
+
+        Containers are shown or hidden before their block is shown, while that costs Qt no
+        show events. A block that has no visible field is hidden as a whole, and its
+        containers keep their state for the next time it is shown.
+        """
+        # Showing a child of a visible widget makes Qt activate the parent's layout at once, so
+        # the form's layout is off while blocks change and runs once afterwards.
+        self._layout.setEnabled(False)
+        try:
+            for block in self._blocks:
+                has_visible_field = any(key in visible_ids for key in block.keys)
+                if not has_visible_field:
+                    if not block.isHidden():
+                        block.hide()
+                    continue
+                for key in block.keys:
+                    container = self._editors[key][1]
+                    if (key in visible_ids) == container.isHidden():
+                        container.setVisible(key in visible_ids)
+                if block.isHidden():
+                    block.show()
+        finally:
+            self._layout.setEnabled(True)
+        self._layout.activate()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
@@ -288,10 +374,13 @@ class GeneratedForm(QWidget):
         self._prebuild_timer.stop()
 
     def _create(self, spec_field: Field) -> tuple[QWidget, Any]:
-        """Create a field's editor and put it in spec order, on screen and in the Tab order."""
+        """Create a field's editor, hidden, in spec order in its block and in the Tab order."""
+        block = self._block_of[id(spec_field)]
         container, editor = create_labelled_editor(
-            spec_field, spec_field.name, self, allow_expressions=self.allow_expressions
+            spec_field, spec_field.name, block, allow_expressions=self.allow_expressions
         )
+        # Hidden until _show_blocks shows it, in a block that may be shown already.
+        container.setVisible(False)
         editor.set_value(self._values.get(spec_field.name, spec_field.default))
         editor.value_changed.connect(lambda e=editor, f=spec_field: self._on_editor_changed(f, e))
         if isinstance(editor, FixedCollectionEditor):
@@ -301,7 +390,7 @@ class GeneratedForm(QWidget):
         later = [key for key in self._editors if self._spec_index[key] > position]
         earlier.sort(key=self._spec_index.__getitem__)
         later.sort(key=self._spec_index.__getitem__)
-        self._layout.insertWidget(len(earlier), container)
+        block.insert(id(spec_field), container, self._spec_index.__getitem__)
         if earlier:
             before = self._editors[earlier[-1]][2].focus_widgets()[-1]
             chain_tab_order(before, editor.focus_widgets())
@@ -319,3 +408,9 @@ class GeneratedForm(QWidget):
         if name in self._rule_names:
             self._reconcile()
         self.values_changed.emit()
+
+
+def _shows_field_of(label: QLabel, fields: dict[str, LeafField]) -> bool:
+    """Return whether `label` is the message label of a field in `fields`, the shown ones."""
+    leaf = label.parentWidget()
+    return isinstance(leaf, LeafField) and fields.get(leaf.path) is leaf

@@ -87,6 +87,7 @@ from segment_gui.ui.undo import FormHistory
 from segment_gui.ui.window_widgets import (
     FirstPaintWatch,
     LazyPage,
+    StatusLines,
     TextLine,
     replace_changed_text,
     scrolling,
@@ -117,6 +118,10 @@ logger = logging.getLogger(__name__)
 NO_CREDENTIAL = ""
 # Live previews evaluate on the GUI thread, so a runaway expression is cut off quickly.
 PREVIEW_TIMEOUT_MS = 100
+# Height of the status above the preview, in lines. It fits the request line and the problems
+# of any operation with an empty form in the Segment spec body. Longer lists, such as the notes
+# of n8n mode, scroll.
+PREVIEW_STATUS_LINES = 4
 # How long a caller that needs the sandbox's URL at once waits for a start in progress.
 SANDBOX_START_WAIT_SECONDS = 10.0
 NO_CREDENTIAL_LABEL = "No credential (sandbox only)"
@@ -324,7 +329,10 @@ class MainWindow(WorkflowActions, QMainWindow):
         preview = QWidget(self.result_tabs)
         preview_layout = QVBoxLayout(preview)
         preview_layout.setContentsMargins(0, 0, 0, 0)
-        self._preview_status_area = TextLine(preview)
+        # A fixed height: a status line that fits its text would make the whole window lay out
+        # again whenever the number of problems changes, which most switches of operation do.
+        self._preview_status_area = StatusLines(preview, PREVIEW_STATUS_LINES)
+        self._preview_status_area.setAccessibleName("Preview status")
         self.preview_status = self._preview_status_area.label
         self.preview_status.setObjectName("previewStatus")
         self.preview_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QTextCursor
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QStyle, QVBoxLayout, QWidget
 
 from segment_gui.ui.scroll import FittingScrollArea
 
@@ -56,6 +56,71 @@ class TextLine(QScrollArea):
         width = self.contentsRect().width()
         height = self.label.heightForWidth(width) if self.label.text() else 0
         self.setFixedHeight(max(height, 0))
+
+
+class StatusLines(TextLine):
+    """A word-wrapped label of a fixed number of lines that scrolls when its text is longer.
+
+    Its height does not depend on the text, so a new text never makes the layouts of its
+    ancestors run again. While the text does not fit, a scroll bar appears and the area takes
+    the keyboard focus, so the arrow, Page, Home and End keys scroll it. The whole text is the
+    label's accessible text and the area's accessible description either way.
+    """
+
+    def __init__(self, parent: QWidget, visible_lines: int) -> None:
+        self._visible_lines = visible_lines
+        super().__init__(parent)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        # The scroll area sets the range once it has laid out a new text, in the next
+        # event-loop pass, so the text is laid out only there.
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self._fit()
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+        # Screen readers usually announce a focused widget's description after its name.
+        self.setAccessibleDescription(text)
+
+    def overflows(self) -> bool:
+        """Return whether the text is taller than the area, so that the area scrolls."""
+        return self.verticalScrollBar().maximum() > 0
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        # QAbstractScrollArea scrolls with the arrow and Page keys only (Qt 6.11).
+        scroll_bar = self.verticalScrollBar()
+        if event.key() == Qt.Key.Key_Home:
+            scroll_bar.setValue(scroll_bar.minimum())
+        elif event.key() == Qt.Key.Key_End:
+            scroll_bar.setValue(scroll_bar.maximum())
+        else:
+            super().keyPressEvent(event)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        super().focusInEvent(event)
+        # NoFrame shows no focus, so the frame marks the area that the keys scroll.
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        super().focusOutEvent(event)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def _fit(self) -> None:
+        metrics = self.label.fontMetrics()
+        height = metrics.lineSpacing() * (self._visible_lines - 1) + metrics.height()
+        # Room for the focus frame, so that showing it changes no size.
+        height += 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, self)
+        if self.height() != height or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        policy = Qt.FocusPolicy.StrongFocus if maximum > 0 else Qt.FocusPolicy.NoFocus
+        if self.focusPolicy() != policy:
+            self.setFocusPolicy(policy)
 
 
 def replace_changed_text(editor: QPlainTextEdit, text: str) -> None:
