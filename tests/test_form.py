@@ -232,6 +232,35 @@ def test_message_label_created_for_message(window: Any) -> None:
     assert not value_label.isVisibleTo(window)
 
 
+def test_messages_follow_removed_and_moved_rows(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    rows = {
+        "propertiesUi": [{"key": f"k{i}", "value": v} for i, v in enumerate(["42", "x", "true"])]
+    }
+    window.form.set_value("properties", rows)
+    collection = window.form.editor("properties")
+
+    def hint(index: int) -> str:
+        return window.findChild(
+            QWidget, f"properties.propertiesUi[{index}].value"
+        ).message_label.text()
+
+    assert [hint(index) for index in range(3)] == ["Auto: number", "Auto: string", "Auto: boolean"]
+    collection.remove_group(collection._groups["propertiesUi"][0])
+    assert [hint(index) for index in range(2)] == ["Auto: string", "Auto: boolean"]
+    removed_path = "properties.propertiesUi[2].value"
+    assert window.form.show_diagnostics([], {removed_path: "Auto: number"}) == [removed_path]
+    collection.move_group(collection._groups["propertiesUi"][1], -1)
+    assert [hint(index) for index in range(2)] == ["Auto: boolean", "Auto: string"]
+    collection.add_option("propertiesUi")
+    line(window, "properties.propertiesUi[2].key").setText("k3")
+    line(window, "properties.propertiesUi[2].value").setText("7")
+    assert [hint(index) for index in range(3)] == ["Auto: boolean", "Auto: string", "Auto: number"]
+    missing = window.form.show_diagnostics([], {"properties.propertiesUi[2].value": "Auto: number"})
+    assert missing == []
+
+
 def settle_layouts() -> None:
     """Process events until the queued shows and layout requests have run."""
     for _ in range(10):

@@ -47,6 +47,19 @@ def _field_message_label(editor: QWidget) -> QLabel:
     return field.message_label
 
 
+def contains_expression(value: Any) -> bool:
+    """Tell whether a parameter value contains a string that starts with `=`, n8n's mark of an
+    expression, at any depth."""
+    # The rule of segment_gui.expressions.is_expression, which loads only with the engine.
+    if isinstance(value, str):
+        return value.startswith("=")
+    if isinstance(value, dict):
+        return any(contains_expression(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_expression(item) for item in value)
+    return False
+
+
 class StringEditor(QLineEdit):
     value_changed = Signal()
     # The containing LeafField's message label, created when first read.
@@ -551,6 +564,8 @@ class _OptionGroup(QFrame):
     structure_changed = Signal()
     remove_requested = Signal(object)
     move_requested = Signal(object, int)
+    # holds_expression changed; emitted before value_changed.
+    expression_changed = Signal(object)
 
     def __init__(
         self, option: CollectionOption, movable: bool, parent: QWidget | None = None
@@ -563,6 +578,8 @@ class _OptionGroup(QFrame):
         # value() of the row, kept until one of its fields changes.
         self._value: dict[str, Any] | None = None
         self._leaves: list[LeafField] | None = None
+        # Whether value() contains an expression, kept up to date as fields change.
+        self.holds_expression = False
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
@@ -662,9 +679,32 @@ class _OptionGroup(QFrame):
         for name, editor in self.editors.items():
             editor.set_value(value.get(name, defaults[name]))
         self._value = None
+        self._update_expression_state()
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the row's leaf fields in expression mode, nested rows included."""
+        if not self.holds_expression:
+            return []
+        return [leaf for leaf in self.leaf_fields() if leaf.is_expression()]
+
+    def _update_expression_state(self) -> None:
+        """Set holds_expression from the fields' values, reading nested collections' own state."""
+        holds = False
+        for editor in self.editors.values():
+            if isinstance(editor, FixedCollectionEditor):
+                holds = editor.holds_expression()
+            else:
+                value = editor.value()
+                holds = isinstance(value, str) and value.startswith("=")
+            if holds:
+                break
+        if holds != self.holds_expression:
+            self.holds_expression = holds
+            self.expression_changed.emit(self)
 
     def _on_field_changed(self) -> None:
         self._value = None
+        self._update_expression_state()
         self.value_changed.emit()
 
 
@@ -710,6 +750,13 @@ class FixedCollectionEditor(QWidget):
         self._groups: dict[str, list[_OptionGroup]] = {
             o.name: [] for o in spec_field.collection_options
         }
+        # Rows whose value contains an expression, in no particular order (a dict as an
+        # ordered set). Kept up to date from the rows' expression_changed signal, so finding
+        # the expression fields does not walk every row.
+        self._expression_rows: dict[_OptionGroup, None] = {}
+        # The leaf fields of every row by parameter path, updated as rows are added, removed
+        # and renamed; None after a nested collection changed its rows, until read again.
+        self._leaf_paths: dict[str, LeafField] | None = {}
 
         layout = QVBoxLayout(self)
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
@@ -822,6 +869,23 @@ class FixedCollectionEditor(QWidget):
                 leaves += group.leaf_fields()
         return leaves
 
+    def leaf_index(self) -> dict[str, LeafField]:
+        """Return the leaf fields of every row by parameter path; the caller must not change it."""
+        if self._leaf_paths is None:
+            self._leaf_paths = {leaf.path: leaf for leaf in self.leaf_fields()}
+        return self._leaf_paths
+
+    def holds_expression(self) -> bool:
+        """Tell whether value() contains an expression, without reading every row."""
+        return bool(self._expression_rows)
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the leaf fields in expression mode, from the rows that contain an expression."""
+        leaves: list[LeafField] = []
+        for group in self._expression_rows:
+            leaves += group.expression_leaves()
+        return leaves
+
     # -- structure ------------------------------------------------------------------------
 
     def add_option(self, option_name: str) -> None:
@@ -885,8 +949,11 @@ class FixedCollectionEditor(QWidget):
         block, block_index = self._slot(self._layout_index(option.name, index), self._rows())
         group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=block)
         group.set_value(copy_json(value))
+        if group.holds_expression:
+            self._expression_rows[group] = None
+        group.expression_changed.connect(self._on_row_expression_changed)
         group.value_changed.connect(self._changed)
-        group.structure_changed.connect(self.structure_changed)
+        group.structure_changed.connect(self._on_nested_structure_changed)
         group.remove_requested.connect(self.remove_group)
         group.move_requested.connect(self.move_group)
         groups.append(group)
@@ -897,6 +964,17 @@ class FixedCollectionEditor(QWidget):
         self._renumber(option.name, max(index - 1, 0))
         self._update_state()
         return group
+
+    def _on_row_expression_changed(self, group: _OptionGroup) -> None:
+        if group.holds_expression:
+            self._expression_rows[group] = None
+        else:
+            self._expression_rows.pop(group, None)
+
+    def _on_nested_structure_changed(self) -> None:
+        # A nested collection added, removed or moved rows, so its leaves' paths changed.
+        self._leaf_paths = None
+        self.structure_changed.emit()
 
     # -- row blocks -----------------------------------------------------------------------
 
@@ -989,6 +1067,8 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[group.option.name]
         index = groups.index(group)
         groups.pop(index)
+        self._expression_rows.pop(group, None)
+        self._forget_paths(group)
         block = _block_of(group)
         block.rows_layout.removeWidget(group)
         group.blockSignals(True)
@@ -1008,10 +1088,22 @@ class FixedCollectionEditor(QWidget):
         for index in range(start, len(groups) if stop is None else stop):
             group = groups[index]
             suffix = f"[{index}]" if self.spec_field.multiple_values else ""
+            self._forget_paths(group)
             group.set_path(f"{self._path}.{option_name}{suffix}")
+            if self._leaf_paths is not None:
+                for leaf in group.leaf_fields():
+                    self._leaf_paths[leaf.path] = leaf
             if group.up_button is not None and group.down_button is not None:
                 group.up_button.setEnabled(index > 0)
                 group.down_button.setEnabled(index < len(groups) - 1)
+
+    def _forget_paths(self, group: _OptionGroup) -> None:
+        """Remove a row's leaves from the path index, where another row has not taken the path."""
+        if self._leaf_paths is None:
+            return
+        for leaf in group.leaf_fields():
+            if self._leaf_paths.get(leaf.path) is leaf:
+                del self._leaf_paths[leaf.path]
 
     def _update_state(self) -> None:
         full = not self.spec_field.multiple_values and all(self._groups.values())

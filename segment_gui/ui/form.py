@@ -21,6 +21,7 @@ from segment_gui.ui.editors import (
     FixedCollectionEditor,
     LeafField,
     chain_tab_order,
+    contains_expression,
     create_labelled_editor,
     focus_predecessor,
 )
@@ -64,6 +65,10 @@ class GeneratedForm(QWidget):
         self._leaves: dict[str, LeafField] | None = None
         # Counts the changes of which fields and rows are shown.
         self._structure_version = 0
+        # For each name in _values: the value object last checked and whether it contains an
+        # expression. The form replaces a value rather than changing it, so a value that is
+        # the same object needs no new check.
+        self._expression_checks: dict[str, tuple[Any, bool]] = {}
         self._rule_names = {
             name
             for spec_field in fields
@@ -101,6 +106,35 @@ class GeneratedForm(QWidget):
     def values_view(self) -> dict[str, Any]:
         """Return the stored values without copying them; the caller must not change them."""
         return self._values
+
+    def values_snapshot(self) -> dict[str, Any]:
+        """Return the values as they are now, for undo: a new top-level dict whose values are
+        shared, because the form replaces a changed value instead of changing it in place.
+        The caller must not change the values."""
+        return dict(self._values)
+
+    def holds_expression(self) -> bool:
+        """Tell whether any stored value, hidden fields' included, contains an expression."""
+        found = False
+        checks = self._expression_checks
+        for name, value in self._values.items():
+            check = checks.get(name)
+            if check is None or check[0] is not value:
+                check = (value, contains_expression(value))
+                checks[name] = check
+            found = found or check[1]
+        return found
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the shown leaf fields in expression mode, collection rows included."""
+        leaves: list[LeafField] = []
+        for key in self._shown:
+            editor = self._editors[key][2]
+            if isinstance(editor, FixedCollectionEditor):
+                leaves += editor.expression_leaves()
+            elif isinstance(editor, LeafField) and editor.is_expression():
+                leaves.append(editor)
+        return leaves
 
     def visible_value(self, name: str) -> Any:
         """Return the value of the visible field `name` (its default where unset), or None."""
@@ -205,7 +239,11 @@ class GeneratedForm(QWidget):
         if self._leaves is None:
             leaves: dict[str, LeafField] = {}
             for key in sorted(self._shown, key=self._spec_index.__getitem__):
-                for leaf in self._editors[key][2].leaf_fields():
+                editor = self._editors[key][2]
+                if isinstance(editor, FixedCollectionEditor):
+                    leaves.update(editor.leaf_index())
+                    continue
+                for leaf in editor.leaf_fields():
                     leaves[leaf.path] = leaf
             self._leaves = leaves
         return self._leaves
@@ -312,7 +350,11 @@ class GeneratedForm(QWidget):
         return container, editor
 
     def _on_editor_changed(self, spec_field: Field, editor: Any) -> None:
-        self._values[spec_field.name] = editor.value()
+        value = editor.value()
+        self._values[spec_field.name] = value
+        if isinstance(editor, FixedCollectionEditor):
+            # The collection tracks its rows' expressions, which saves walking every row.
+            self._expression_checks[spec_field.name] = (value, editor.holds_expression())
         self._after_change(spec_field.name)
 
     def _after_change(self, name: str) -> None:
