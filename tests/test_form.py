@@ -367,6 +367,82 @@ def test_remove_and_add_across_blocks(window: Any) -> None:
     assert window.form.values()["properties"]["propertiesUi"][-1]["key"] == "added"
 
 
+def test_removed_row_comes_back_empty(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    line(window, "event").setText("Viewed")
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    add.click()
+    row = "properties.propertiesUi[1]"
+    line(window, f"{row}.key").setText("plan")
+    line(window, f"{row}.value").setText("42")
+    combo = window.findChild(QComboBox, f"{row}.valueType")
+    combo.setCurrentIndex(combo.findData("string"))
+    assert json.loads(window.preview.toPlainText())["properties"] == {"plan": "42"}
+
+    window.findChild(QToolButton, f"{row}:remove").click()
+    assert window.findChild(QLineEdit, f"{row}.key") is None
+    assert window.findChild(QWidget, f"{row}:field") is None
+    add.click()
+    QApplication.processEvents()
+    assert line(window, f"{row}.key").text() == ""
+    assert line(window, f"{row}.value").text() == ""
+    assert window.findChild(QComboBox, f"{row}.valueType").currentData() == "auto"
+    assert window.findChild(QWidget, f"{row}.key:field").isVisibleTo(window)
+    assert not window.findChild(QToolButton, f"{row}:down").isEnabled()
+    assert window.findChild(QToolButton, "properties.propertiesUi[0]:down").isEnabled()
+    assert "properties" not in json.loads(window.preview.toPlainText())
+
+    line(window, f"{row}.key").setText("seats")
+    line(window, f"{row}.value").setText("3")
+    assert json.loads(window.preview.toPlainText())["properties"] == {"seats": 3}
+    assert window.findChild(QWidget, f"{row}.value").message_label.text() == "Auto: number"
+    # Row 0's Up button is disabled, so Tab skips it.
+    assert tab_chain(line(window, "properties.propertiesUi[0].key"), ROW_STOPS - 1)[-1] == (
+        f"{row}.key"
+    )
+
+
+def test_removed_expression_row_not_reused(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    row = "properties.propertiesUi[0]"
+    toggle = window.findChild(QToolButton, f"{row}.value:mode")
+    toggle.setChecked(True)
+    line(window, f"{row}.value:expression").setText("{{ $json.old }}")
+    toggle.setChecked(False)
+
+    window.findChild(QToolButton, f"{row}:remove").click()
+    add.click()
+    assert window.findChild(QLineEdit, f"{row}.value:expression") is None
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(True)
+    assert line(window, f"{row}.value:expression").text() == ""
+
+
+def test_rows_loaded_then_added(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    line(window, "event").setText("Viewed")
+    window.form.set_value("properties", property_rows(3))
+    # The spare row is built on a timer after loading.
+    settle_layouts()
+    window.findChild(QPushButton, "properties:add").click()
+    QApplication.processEvents()
+    row = "properties.propertiesUi[3]"
+    assert window.findChild(QWidget, f"{row}.key:field").isVisibleTo(window)
+    line(window, f"{row}.key").setText("k3")
+    line(window, f"{row}.value").setText("v3")
+    assert json.loads(window.preview.toPlainText())["properties"] == {
+        f"k{index}": f"v{index}" for index in range(4)
+    }
+    assert tab_chain(line(window, "properties.propertiesUi[2].key"), ROW_STOPS)[-1] == (
+        f"{row}.key"
+    )
+
+
 # -- Tab order ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QApplication,
@@ -387,6 +387,11 @@ class LeafField(QWidget):
     def is_expression(self) -> bool:
         return self._expression
 
+    def has_expression_widgets(self) -> bool:
+        """Tell whether the field has entered expression mode at some point, which creates the
+        expression editor and remembers the last expression."""
+        return self._expression_edit is not None
+
     def focus_widgets(self) -> list[QWidget]:
         """Return the widgets that take focus with Tab, in visual order, hidden ones included.
 
@@ -681,6 +686,13 @@ class _OptionGroup(QFrame):
         self._value = None
         self._update_expression_state()
 
+    def is_reusable(self) -> bool:
+        """Tell whether set_value alone resets the row to a new row's state: it contains no
+        nested collection and none of its fields has entered expression mode."""
+        if self._nested:
+            return False
+        return not any(leaf.has_expression_widgets() for leaf in self.leaf_fields())
+
     def expression_leaves(self) -> list[LeafField]:
         """Return the row's leaf fields in expression mode, nested rows included."""
         if not self.holds_expression:
@@ -707,6 +719,10 @@ class _OptionGroup(QFrame):
         self._update_expression_state()
         self.value_changed.emit()
 
+
+# How long a collection waits after a row was added before it builds the next spare row, so
+# that a burst of clicks on Add is not slowed by building spares in between.
+SPARE_ROW_DELAY_MS = 250
 
 # Rows a block takes before appended rows start a new block. A block that grows past twice this
 # (rows inserted in its middle) is split in two.
@@ -737,6 +753,11 @@ class FixedCollectionEditor(QWidget):
     Adding, removing or moving a row touches that row's widget only (and renames the rows after
     it). Rows sit in blocks of about ROWS_PER_BLOCK (`_RowBlock`), so the layout pass after a
     change places one block's rows and the list of blocks rather than every row.
+
+    With `multipleValues`, each option keeps one hidden spare row that the next Add puts in
+    place, which saves building its widgets during the click. A removed row
+    becomes the spare when set_value can reset it (`_OptionGroup.is_reusable`). Otherwise a
+    timer builds one: at once after set_value, and SPARE_ROW_DELAY_MS after an Add.
     """
 
     value_changed = Signal()
@@ -757,6 +778,11 @@ class FixedCollectionEditor(QWidget):
         # The leaf fields of every row by parameter path, updated as rows are added, removed
         # and renamed; None after a nested collection changed its rows, until read again.
         self._leaf_paths: dict[str, LeafField] | None = {}
+        # A hidden row per option, outside every layout, for the next add_option.
+        self._spares: dict[str, _OptionGroup] = {}
+        self._spare_timer = QTimer(self)
+        self._spare_timer.setSingleShot(True)
+        self._spare_timer.timeout.connect(self._build_spares)
 
         layout = QVBoxLayout(self)
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
@@ -851,6 +877,8 @@ class FixedCollectionEditor(QWidget):
             self.blockSignals(False)
         self.structure_changed.emit()
         self._changed()
+        # Loading rows takes long anyway, so the spare is built right after it.
+        self._schedule_spares(0)
 
     def focus_widgets(self) -> list[QWidget]:
         """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
@@ -897,6 +925,7 @@ class FixedCollectionEditor(QWidget):
         self.header.setChecked(True)
         self.structure_changed.emit()
         self._changed()
+        self._schedule_spares(SPARE_ROW_DELAY_MS)
         first = next(iter(group.editors.values()), None)
         if first is not None:
             first.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -947,23 +976,69 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[option.name]
         index = len(groups)
         block, block_index = self._slot(self._layout_index(option.name, index), self._rows())
-        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=block)
+        spare = self._spares.pop(option.name, None)
+        group = spare if spare is not None else self._new_group(option, block)
+        # A spare's signals are blocked, so setting its value reports no change.
         group.set_value(copy_json(value))
+        group.blockSignals(False)
         if group.holds_expression:
             self._expression_rows[group] = None
-        group.expression_changed.connect(self._on_row_expression_changed)
-        group.value_changed.connect(self._changed)
-        group.structure_changed.connect(self._on_nested_structure_changed)
-        group.remove_requested.connect(self.remove_group)
-        group.move_requested.connect(self.move_group)
         groups.append(group)
         block.rows_layout.insertWidget(block_index, group)
+        if spare is not None:
+            # A layout shows a new child widget by itself, but not one hidden explicitly.
+            spare.show()
         if block.rows_layout.count() > 2 * ROWS_PER_BLOCK:
             self._split(block)
         self._place_group(option.name, index)
         self._renumber(option.name, max(index - 1, 0))
         self._update_state()
         return group
+
+    def _new_group(self, option: CollectionOption, parent: QWidget) -> _OptionGroup:
+        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=parent)
+        group.expression_changed.connect(self._on_row_expression_changed)
+        group.value_changed.connect(self._changed)
+        group.structure_changed.connect(self._on_nested_structure_changed)
+        group.remove_requested.connect(self.remove_group)
+        group.move_requested.connect(self.move_group)
+        return group
+
+    # -- spare rows -----------------------------------------------------------------------
+
+    def _schedule_spares(self, delay_ms: int) -> None:
+        if not self.spec_field.multiple_values:
+            return
+        if all(option.name in self._spares for option in self.spec_field.collection_options):
+            return
+        self._spare_timer.start(delay_ms)
+
+    def _build_spares(self) -> None:
+        """Build a hidden spare row for each option that has none."""
+        for option in self.spec_field.collection_options:
+            if option.name in self._spares:
+                continue
+            group = self._new_group(option, self.body)
+            group.hide()
+            self._keep_as_spare(group)
+            # Polished now rather than when the row is first shown, during the click on Add.
+            group.ensurePolished()
+
+    def _keep_as_spare(self, group: _OptionGroup) -> bool:
+        """Keep a hidden row, outside every layout, as its option's spare; return whether kept.
+
+        The row's signals are blocked and its paths end in `:spare`, so no lookup by path finds
+        it.
+        """
+        name = group.option.name
+        if not self.spec_field.multiple_values or name in self._spares:
+            return False
+        if not group.is_reusable():
+            return False
+        group.blockSignals(True)
+        group.set_path(f"{self._path}.{name}:spare")
+        self._spares[name] = group
+        return True
 
     def _on_row_expression_changed(self, group: _OptionGroup) -> None:
         if group.holds_expression:
@@ -1011,6 +1086,9 @@ class FixedCollectionEditor(QWidget):
     def _remove_block(self, block: _RowBlock) -> None:
         self._blocks.remove(block)
         self.rows_layout.removeWidget(block)
+        for spare in self._spares.values():
+            if spare.parentWidget() is block:
+                spare.setParent(self.body)
         # Hidden before it leaves the window, as _discard does with rows.
         block.hide()
         block.setParent(None)
@@ -1075,8 +1153,9 @@ class FixedCollectionEditor(QWidget):
         # Hidden before it leaves the window: unparenting a visible row took the window's
         # activation away (seen with the offscreen platform), so shortcuts stopped working.
         group.hide()
-        group.setParent(None)
-        group.deleteLater()
+        if not self._keep_as_spare(group):
+            group.setParent(None)
+            group.deleteLater()
         if block.rows_layout.count() == 0:
             self._remove_block(block)
         self._renumber(group.option.name, max(index - 1, 0))
