@@ -261,6 +261,25 @@ def test_messages_follow_removed_and_moved_rows(window: Any) -> None:
     assert missing == []
 
 
+def test_row_warning_shown_and_cleared(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(3))
+    QApplication.processEvents()
+    row = "properties.propertiesUi[1]"
+    key_field = window.findChild(QWidget, f"{row}.key:field")
+    line(window, f"{row}.key").setText("")
+    assert key_field.message_label.text().startswith("Warning: this row has a value but no key")
+    assert key_field.message_label.isVisibleTo(window)
+    value_label = window.findChild(QWidget, f"{row}.value").message_label
+    assert not value_label.isVisibleTo(window)
+
+    line(window, f"{row}.key").setText("k1")
+    assert not key_field.message_label.isVisibleTo(window)
+    assert value_label.text() == "Auto: string"
+    assert value_label.isVisibleTo(window)
+
+
 def settle_layouts() -> None:
     """Process events until the queued shows and layout requests have run."""
     for _ in range(10):

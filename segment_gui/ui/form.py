@@ -84,8 +84,11 @@ class GeneratedForm(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
-        # The message labels shown, with the text each shows.
-        self._visible_messages: dict[QLabel, str] = {}
+        # The message labels shown, with their text, by the path they show it for.
+        self._shown_messages: dict[str, tuple[QLabel, str]] = {}
+        # The message texts and the path index of the last show_diagnostics call.
+        self._diagnostics_texts: dict[str, str] = {}
+        self._diagnostics_index: dict[str, LeafField] = {}
         # The arguments and result of the last show_diagnostics call.
         self._diagnostics_key: tuple[Any, ...] | None = None
         self._diagnostics_missing: list[str] = []
@@ -177,43 +180,56 @@ class GeneratedForm(QWidget):
     def show_diagnostics(self, problems: list[Problem], hints: dict[str, str]) -> list[str]:
         """Show problems and hints under the fields they name; returns the paths not found.
 
-        Labels whose text did not change are left alone: with hundreds of rows, hiding and
-        showing every label on each keystroke made the layout run again for all of them. The
-        same problems and hints for the same fields change nothing, so they return at once.
+        Only the labels of paths whose text or field changed since the last call are touched:
+        with hundreds of rows, hiding and showing every label on each keystroke made the
+        layout run again for all of them. Those paths are found with set operations on the
+        texts and the path index, so a change costs Python work for the changed paths only.
+        The same problems and hints for the same fields change nothing, so they return at
+        once.
         """
         key = (self._structure_version, tuple(problems), tuple(hints.items()))
         if key == self._diagnostics_key:
             return list(self._diagnostics_missing)
-        lines: dict[str, list[str]] = {}
-        for problem in problems:
-            prefix = "Error: " if problem.is_error else "Warning: "
-            lines.setdefault(problem.path, []).append(prefix + problem.message)
-        for path, hint in hints.items():
-            lines.setdefault(path, []).append(hint)
-        fields = self._leaf_index()
-        new_texts: dict[QLabel, str] = {}
-        missing: list[str] = []
-        for path, texts in lines.items():
-            leaf = fields.get(path) if path else None
-            if leaf is None:
-                missing.append(path)
-                continue
-            new_texts[leaf.message_label] = "\n".join(texts)
-        previous_texts = self._visible_messages
-        for previous in previous_texts:
-            if previous not in new_texts and shiboken6.isValid(previous):
-                previous.clear()
-                previous.hide()
-        for label, text in new_texts.items():
-            # Compared with the text set last time, which saves two calls into Qt per label.
-            if previous_texts.get(label) == text:
-                continue
+        texts = _message_texts(problems, hints)
+        index = self._leaf_index()
+        previous_index = self._diagnostics_index
+        previous_texts = self._diagnostics_texts
+        changed = {path for path, _text in texts.items() - previous_texts.items()}
+        changed.update(previous_texts.keys() - texts.keys())
+        if index is not previous_index:
+            # Paths that now name another field or none, after rows were added, removed or
+            # moved, or fields shown or hidden.
+            moved = {path for path, _leaf in index.items() - previous_index.items()}
+            moved.update(previous_index.keys() - index.keys())
+            changed.update(moved & (texts.keys() | previous_texts.keys()))
+
+        shown = self._shown_messages
+        cleared: set[QLabel] = set()
+        updates: dict[QLabel, tuple[str, str]] = {}
+        for path in changed:
+            old = shown.pop(path, None)
+            if old is not None:
+                cleared.add(old[0])
+            text = texts.get(path)
+            leaf = index.get(path) if path else None
+            if text is not None and leaf is not None:
+                updates[leaf.message_label] = (path, text)
+        for label in cleared:
+            if label not in updates and shiboken6.isValid(label):
+                label.clear()
+                label.hide()
+        for label, (path, text) in updates.items():
             if label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
-        self._visible_messages = new_texts
+            shown[path] = (label, text)
+
+        not_found = texts.keys() - index.keys()
+        missing = [path for path in texts if path in not_found] if not_found else []
+        self._diagnostics_index = index
+        self._diagnostics_texts = texts
         self._diagnostics_key = key
         self._diagnostics_missing = missing
         return list(missing)
@@ -361,3 +377,19 @@ class GeneratedForm(QWidget):
         if name in self._rule_names:
             self._reconcile()
         self.values_changed.emit()
+
+
+def _message_texts(problems: list[Problem], hints: dict[str, str]) -> dict[str, str]:
+    """Return the text under each path: its problems, one per line, then its hint."""
+    lines: dict[str, list[str]] = {}
+    for problem in problems:
+        prefix = "Error: " if problem.is_error else "Warning: "
+        lines.setdefault(problem.path, []).append(prefix + problem.message)
+    if not lines:
+        return dict(hints)
+    texts: dict[str, str] = {}
+    for path, problem_lines in lines.items():
+        hint = hints.get(path)
+        texts[path] = "\n".join(problem_lines if hint is None else [*problem_lines, hint])
+    texts.update({path: hint for path, hint in hints.items() if path not in texts})
+    return texts
