@@ -1018,7 +1018,10 @@ class FixedCollectionEditor(QWidget):
         for option in self.spec_field.collection_options:
             if option.name in self._spares:
                 continue
-            group = self._new_group(option, self.body)
+            # In the last block, where an added row usually goes, so that adding it needs
+            # no new parent.
+            parent = self._blocks[-1] if self._blocks else self.body
+            group = self._new_group(option, parent)
             group.hide()
             self._keep_as_spare(group)
             # Polished now rather than when the row is first shown, during the click on Add.
