@@ -163,12 +163,16 @@ def default_option_value(option: CollectionOption) -> dict[str, Any]:
     return {sub.name: copy_json(sub.default) for sub in option.fields}
 
 
-def compact_parameters(spec: NodeSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+def compact_parameters(
+    spec: NodeSpec, values: Mapping[str, Any], *, copy_values: bool = True
+) -> dict[str, Any]:
     """Return the visible parameters that differ from their default, plus resource and operation.
 
     This is what a preset stores, like n8n, which omits parameters left at their default.
+    With `copy_values=False` the result shares values with `values` and the spec, for callers
+    that only compare it.
     """
-    resolved = resolve_parameters(spec, values)
+    resolved = resolve_parameters(spec, values, copy_values=copy_values)
     defaults = {f.name: f.default for f in visible_fields(spec.properties, resolved)}
     return {
         name: value

@@ -127,7 +127,8 @@ def test_hidden_editors_send_no_changes(window: Any) -> None:
 def test_prebuilt_editors_stay_hidden(window: Any, qtbot: Any) -> None:
     window.show()
     qtbot.waitUntil(lambda: len(window.form._editors) == len(window.form.fields), timeout=5000)
-    assert not window.form._prebuild_timer.isActive()
+    # The timer stops on its next tick, which finds nothing left to build.
+    qtbot.waitUntil(lambda: not window.form._prebuild_timer.isActive(), timeout=5000)
     assert window.findChild(QLineEdit, "event") is None
     assert window.findChild(QLineEdit, "groupId") is None
     choose(window, "group", "add")
@@ -308,6 +309,54 @@ def test_message_label_created_for_message(window: Any) -> None:
     assert not value_label.isVisibleTo(window)
 
 
+def test_messages_follow_removed_and_moved_rows(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    rows = {
+        "propertiesUi": [{"key": f"k{i}", "value": v} for i, v in enumerate(["42", "x", "true"])]
+    }
+    window.form.set_value("properties", rows)
+    collection = window.form.editor("properties")
+
+    def hint(index: int) -> str:
+        return window.findChild(
+            QWidget, f"properties.propertiesUi[{index}].value"
+        ).message_label.text()
+
+    assert [hint(index) for index in range(3)] == ["Auto: number", "Auto: string", "Auto: boolean"]
+    collection.remove_group(collection._groups["propertiesUi"][0])
+    assert [hint(index) for index in range(2)] == ["Auto: string", "Auto: boolean"]
+    removed_path = "properties.propertiesUi[2].value"
+    assert window.form.show_diagnostics([], {removed_path: "Auto: number"}) == [removed_path]
+    collection.move_group(collection._groups["propertiesUi"][1], -1)
+    assert [hint(index) for index in range(2)] == ["Auto: boolean", "Auto: string"]
+    collection.add_option("propertiesUi")
+    line(window, "properties.propertiesUi[2].key").setText("k3")
+    line(window, "properties.propertiesUi[2].value").setText("7")
+    assert [hint(index) for index in range(3)] == ["Auto: boolean", "Auto: string", "Auto: number"]
+    missing = window.form.show_diagnostics([], {"properties.propertiesUi[2].value": "Auto: number"})
+    assert missing == []
+
+
+def test_row_warning_shown_and_cleared(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    window.form.set_value("properties", property_rows(3))
+    QApplication.processEvents()
+    row = "properties.propertiesUi[1]"
+    key_field = window.findChild(QWidget, f"{row}.key:field")
+    line(window, f"{row}.key").setText("")
+    assert key_field.message_label.text().startswith("Warning: this row has a value but no key")
+    assert key_field.message_label.isVisibleTo(window)
+    value_label = window.findChild(QWidget, f"{row}.value").message_label
+    assert not value_label.isVisibleTo(window)
+
+    line(window, f"{row}.key").setText("k1")
+    assert not key_field.message_label.isVisibleTo(window)
+    assert value_label.text() == "Auto: string"
+    assert value_label.isVisibleTo(window)
+
+
 def settle_layouts() -> None:
     """Process events until the queued shows and layout requests have run."""
     for _ in range(10):
@@ -412,6 +461,82 @@ def test_remove_and_add_across_blocks(window: Any) -> None:
         == f"properties.propertiesUi[{ROWS_PER_BLOCK}].key"
     )
     assert window.form.values()["properties"]["propertiesUi"][-1]["key"] == "added"
+
+
+def test_removed_row_comes_back_empty(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    line(window, "event").setText("Viewed")
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    add.click()
+    row = "properties.propertiesUi[1]"
+    line(window, f"{row}.key").setText("plan")
+    line(window, f"{row}.value").setText("42")
+    combo = window.findChild(QComboBox, f"{row}.valueType")
+    combo.setCurrentIndex(combo.findData("string"))
+    assert json.loads(window.preview.toPlainText())["properties"] == {"plan": "42"}
+
+    window.findChild(QToolButton, f"{row}:remove").click()
+    assert window.findChild(QLineEdit, f"{row}.key") is None
+    assert window.findChild(QWidget, f"{row}:field") is None
+    add.click()
+    QApplication.processEvents()
+    assert line(window, f"{row}.key").text() == ""
+    assert line(window, f"{row}.value").text() == ""
+    assert window.findChild(QComboBox, f"{row}.valueType").currentData() == "auto"
+    assert window.findChild(QWidget, f"{row}.key:field").isVisibleTo(window)
+    assert not window.findChild(QToolButton, f"{row}:down").isEnabled()
+    assert window.findChild(QToolButton, "properties.propertiesUi[0]:down").isEnabled()
+    assert "properties" not in json.loads(window.preview.toPlainText())
+
+    line(window, f"{row}.key").setText("seats")
+    line(window, f"{row}.value").setText("3")
+    assert json.loads(window.preview.toPlainText())["properties"] == {"seats": 3}
+    assert window.findChild(QWidget, f"{row}.value").message_label.text() == "Auto: number"
+    # Row 0's Up button is disabled, so Tab skips it.
+    assert tab_chain(line(window, "properties.propertiesUi[0].key"), ROW_STOPS - 1)[-1] == (
+        f"{row}.key"
+    )
+
+
+def test_removed_expression_row_not_reused(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    row = "properties.propertiesUi[0]"
+    toggle = window.findChild(QToolButton, f"{row}.value:mode")
+    toggle.setChecked(True)
+    line(window, f"{row}.value:expression").setText("{{ $json.old }}")
+    toggle.setChecked(False)
+
+    window.findChild(QToolButton, f"{row}:remove").click()
+    add.click()
+    assert window.findChild(QLineEdit, f"{row}.value:expression") is None
+    window.findChild(QToolButton, f"{row}.value:mode").setChecked(True)
+    assert line(window, f"{row}.value:expression").text() == ""
+
+
+def test_rows_loaded_then_added(window: Any) -> None:
+    window.show()
+    choose(window, "track", "event")
+    line(window, "event").setText("Viewed")
+    window.form.set_value("properties", property_rows(3))
+    # The spare row is built on a timer after loading.
+    settle_layouts()
+    window.findChild(QPushButton, "properties:add").click()
+    QApplication.processEvents()
+    row = "properties.propertiesUi[3]"
+    assert window.findChild(QWidget, f"{row}.key:field").isVisibleTo(window)
+    line(window, f"{row}.key").setText("k3")
+    line(window, f"{row}.value").setText("v3")
+    assert json.loads(window.preview.toPlainText())["properties"] == {
+        f"k{index}": f"v{index}" for index in range(4)
+    }
+    assert tab_chain(line(window, "properties.propertiesUi[2].key"), ROW_STOPS)[-1] == (
+        f"{row}.key"
+    )
 
 
 # -- Tab order ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -150,6 +151,34 @@ def test_undo_typing_is_one_step(active: Any, qtbot: Any) -> None:
     press(qtbot, window, "Ctrl+Shift+Z")
     assert user.text() == "alice"
     assert preview(window)["userId"] == "alice"
+    assert window.undo_action.text() == "&Undo Edit User ID"
+
+
+def test_undo_key_after_step_closed(active: Any, qtbot: Any) -> None:
+    window = active
+    user = line(window, "userId")
+    user.setFocus()
+    qtbot.keyClicks(user, "alice")
+    window.form_history.flush()
+    assert window.undo_action.text() == "&Undo Edit User ID"
+
+    # With no step open, Ctrl+Z in the focused box still undoes the form step.
+    press(qtbot, window, "Ctrl+Z")
+    assert user.text() == ""
+    assert window.redo_action.text() == "&Redo Edit User ID"
+
+
+def test_mouse_press_closes_a_step(active: Any, qtbot: Any) -> None:
+    window = active
+    user = line(window, "userId")
+    user.setFocus()
+    qtbot.keyClicks(user, "u1")
+    assert window.undo_action.text() == "&Undo"
+
+    # A click on a label takes no focus, yet closes the step at once.
+    title = window.findChild(QLabel, "nodeTitle")
+    qtbot.mouseClick(title, Qt.MouseButton.LeftButton)
+    assert user.hasFocus()
     assert window.undo_action.text() == "&Undo Edit User ID"
 
 

@@ -218,3 +218,113 @@ def test_input_pasted_csv(window: Any) -> None:
         {"email": "a@b.c", "plan": "pro"},
         {"email": "d@e.f", "plan": "free"},
     ]
+
+
+# -- expression fields tracked as rows and modes change ---------------------------------------
+
+
+def property_row(window: Any, index: int, key: str, value: str) -> None:
+    line(window, f"properties.propertiesUi[{index}].key").setText(key)
+    line(window, f"properties.propertiesUi[{index}].value").setText(value)
+
+
+def row_preview_label(window: Any, path: str) -> Any:
+    return window.findChild(QToolButton, f"{path}:mode").parentWidget().preview_label
+
+
+def test_row_expression_toggled_off_and_on(window: Any) -> None:
+    track_event(window)
+    line(window, "event").setText("Seats Counted")
+    paste_items(window, ITEMS)
+    add = window.findChild(QPushButton, "properties:add")
+    for _ in range(3):
+        add.click()
+    for index in range(3):
+        property_row(window, index, f"k{index}", f"v{index}")
+    path = "properties.propertiesUi[1].value"
+    expression(window, path, "{{ $json.seats * 2 }}")
+    assert preview(window)["properties"] == {"k0": "v0", "k1": 6, "k2": "v2"}
+    assert row_preview_label(window, path).text() == "→ 6"
+
+    window.findChild(QToolButton, f"{path}:mode").setChecked(False)
+    assert line(window, path).text() == ""
+    line(window, path).setText("fixed")
+    assert preview(window)["properties"] == {"k0": "v0", "k1": "fixed", "k2": "v2"}
+    assert not window.form.holds_expression()
+
+    window.findChild(QToolButton, f"{path}:mode").setChecked(True)
+    assert preview(window)["properties"]["k1"] == 6
+    window.input_panel.item_spin.setValue(3)
+    assert preview(window)["properties"]["k1"] == 24
+    assert row_preview_label(window, path).text() == "→ 24"
+
+
+def test_moved_expression_row_keeps_preview(window: Any) -> None:
+    track_event(window)
+    line(window, "event").setText("Seats Counted")
+    paste_items(window, ITEMS)
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    add.click()
+    property_row(window, 0, "seats", "")
+    property_row(window, 1, "plan", "fixed")
+    expression(window, "properties.propertiesUi[0].value", "{{ $json.seats + 1 }}")
+
+    window.findChild(QToolButton, "properties.propertiesUi[0]:down").click()
+    assert preview(window)["properties"] == {"plan": "fixed", "seats": 4}
+    moved = "properties.propertiesUi[1].value"
+    assert row_preview_label(window, moved).text() == "→ 4"
+    window.input_panel.item_spin.setValue(2)
+    assert row_preview_label(window, moved).text() == "→ 2"
+
+
+def test_removed_expression_row_and_undo(window: Any) -> None:
+    track_event(window)
+    line(window, "event").setText("Seats Counted")
+    paste_items(window, ITEMS)
+    add = window.findChild(QPushButton, "properties:add")
+    add.click()
+    add.click()
+    property_row(window, 0, "seats", "")
+    property_row(window, 1, "plan", "fixed")
+    expression(window, "properties.propertiesUi[0].value", "{{ $json.seats * 2 }}")
+    assert preview(window)["properties"] == {"seats": 6, "plan": "fixed"}
+    window.form_history.flush()
+
+    window.findChild(QToolButton, "properties.propertiesUi[0]:remove").click()
+    assert preview(window)["properties"] == {"plan": "fixed"}
+    assert not window.form.holds_expression()
+    assert window.form.expression_leaves() == []
+
+    window.form_history.undo()
+    assert preview(window)["properties"] == {"seats": 6, "plan": "fixed"}
+    path = "properties.propertiesUi[0].value"
+    assert line(window, f"{path}:expression").text() == "{{ $json.seats * 2 }}"
+    assert row_preview_label(window, path).text() == "→ 6"
+
+    window.form_history.redo()
+    assert preview(window)["properties"] == {"plan": "fixed"}
+    assert window.form.expression_leaves() == []
+
+
+def test_expression_in_nested_row(window: Any) -> None:
+    paste_items(window, ITEMS)
+    window.findChild(QPushButton, "context:add").click()
+    window.findChild(QPushButton, "context.contextUi.app:add").click()
+    path = "context.contextUi.app.appUi.name"
+    expression(window, path, "{{ 'App ' + $json.plan }}")
+    assert preview(window)["context"]["app"]["name"] == "App pro"
+    assert row_preview_label(window, path).text() == "→ App pro"
+
+    window.findChild(QToolButton, "context.contextUi.app.appUi:remove").click()
+    assert "app" not in preview(window)["context"]
+    assert not window.form.holds_expression()
+
+
+def test_fixed_text_starting_with_equals_resolved(window: Any) -> None:
+    track_event(window)
+    line(window, "event").setText("Seats Counted")
+    window.findChild(QPushButton, "properties:add").click()
+    property_row(window, 0, "note", "={{ 1 + 1 }}")
+    assert window.form.holds_expression()
+    assert preview(window)["properties"] == {"note": 2}

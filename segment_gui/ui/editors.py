@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QApplication,
@@ -45,6 +45,19 @@ def _field_message_label(editor: QWidget) -> QLabel:
     if not isinstance(field, LeafField):
         raise AttributeError(f"{editor.objectName()!r} is not the editor of a LeafField")
     return field.message_label
+
+
+def contains_expression(value: Any) -> bool:
+    """Tell whether a parameter value contains a string that starts with `=`, n8n's mark of an
+    expression, at any depth."""
+    # The rule of segment_gui.expressions.is_expression, which loads only with the engine.
+    if isinstance(value, str):
+        return value.startswith("=")
+    if isinstance(value, dict):
+        return any(contains_expression(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_expression(item) for item in value)
+    return False
 
 
 class StringEditor(QLineEdit):
@@ -374,6 +387,11 @@ class LeafField(QWidget):
     def is_expression(self) -> bool:
         return self._expression
 
+    def has_expression_widgets(self) -> bool:
+        """Tell whether the field has entered expression mode at some point, which creates the
+        expression editor and remembers the last expression."""
+        return self._expression_edit is not None
+
     def focus_widgets(self) -> list[QWidget]:
         """Return the widgets that take focus with Tab, in visual order, hidden ones included.
 
@@ -551,6 +569,8 @@ class _OptionGroup(QFrame):
     structure_changed = Signal()
     remove_requested = Signal(object)
     move_requested = Signal(object, int)
+    # holds_expression changed; emitted before value_changed.
+    expression_changed = Signal(object)
 
     def __init__(
         self, option: CollectionOption, movable: bool, parent: QWidget | None = None
@@ -563,6 +583,8 @@ class _OptionGroup(QFrame):
         # value() of the row, kept until one of its fields changes.
         self._value: dict[str, Any] | None = None
         self._leaves: list[LeafField] | None = None
+        # Whether value() contains an expression, kept up to date as fields change.
+        self.holds_expression = False
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
@@ -662,11 +684,45 @@ class _OptionGroup(QFrame):
         for name, editor in self.editors.items():
             editor.set_value(value.get(name, defaults[name]))
         self._value = None
+        self._update_expression_state()
+
+    def is_reusable(self) -> bool:
+        """Tell whether set_value alone resets the row to a new row's state: it contains no
+        nested collection and none of its fields has entered expression mode."""
+        if self._nested:
+            return False
+        return not any(leaf.has_expression_widgets() for leaf in self.leaf_fields())
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the row's leaf fields in expression mode, nested rows included."""
+        if not self.holds_expression:
+            return []
+        return [leaf for leaf in self.leaf_fields() if leaf.is_expression()]
+
+    def _update_expression_state(self) -> None:
+        """Set holds_expression from the fields' values, reading nested collections' own state."""
+        holds = False
+        for editor in self.editors.values():
+            if isinstance(editor, FixedCollectionEditor):
+                holds = editor.holds_expression()
+            else:
+                value = editor.value()
+                holds = isinstance(value, str) and value.startswith("=")
+            if holds:
+                break
+        if holds != self.holds_expression:
+            self.holds_expression = holds
+            self.expression_changed.emit(self)
 
     def _on_field_changed(self) -> None:
         self._value = None
+        self._update_expression_state()
         self.value_changed.emit()
 
+
+# How long a collection waits after a row was added before it builds the next spare row, so
+# that a burst of clicks on Add is not slowed by building spares in between.
+SPARE_ROW_DELAY_MS = 250
 
 # Rows a block takes before appended rows start a new block. A block that grows past twice this
 # (rows inserted in its middle) is split in two.
@@ -697,6 +753,11 @@ class FixedCollectionEditor(QWidget):
     Adding, removing or moving a row touches that row's widget only (and renames the rows after
     it). Rows sit in blocks of about ROWS_PER_BLOCK (`_RowBlock`), so the layout pass after a
     change places one block's rows and the list of blocks rather than every row.
+
+    With `multipleValues`, each option keeps one hidden spare row that the next Add puts in
+    place, which saves building its widgets during the click. A removed row
+    becomes the spare when set_value can reset it (`_OptionGroup.is_reusable`). Otherwise a
+    timer builds one: at once after set_value, and SPARE_ROW_DELAY_MS after an Add.
     """
 
     value_changed = Signal()
@@ -710,6 +771,18 @@ class FixedCollectionEditor(QWidget):
         self._groups: dict[str, list[_OptionGroup]] = {
             o.name: [] for o in spec_field.collection_options
         }
+        # Rows whose value contains an expression, in no particular order (a dict as an
+        # ordered set). Kept up to date from the rows' expression_changed signal, so finding
+        # the expression fields does not walk every row.
+        self._expression_rows: dict[_OptionGroup, None] = {}
+        # The leaf fields of every row by parameter path, updated as rows are added, removed
+        # and renamed; None after a nested collection changed its rows, until read again.
+        self._leaf_paths: dict[str, LeafField] | None = {}
+        # A hidden row per option, outside every layout, for the next add_option.
+        self._spares: dict[str, _OptionGroup] = {}
+        self._spare_timer = QTimer(self)
+        self._spare_timer.setSingleShot(True)
+        self._spare_timer.timeout.connect(self._build_spares)
 
         layout = QVBoxLayout(self)
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
@@ -804,6 +877,8 @@ class FixedCollectionEditor(QWidget):
             self.blockSignals(False)
         self.structure_changed.emit()
         self._changed()
+        # Loading rows takes long anyway, so the spare is built right after it.
+        self._schedule_spares(0)
 
     def focus_widgets(self) -> list[QWidget]:
         """Return the widgets that take focus with Tab, in visual order, hidden ones included."""
@@ -822,6 +897,23 @@ class FixedCollectionEditor(QWidget):
                 leaves += group.leaf_fields()
         return leaves
 
+    def leaf_index(self) -> dict[str, LeafField]:
+        """Return the leaf fields of every row by parameter path; the caller must not change it."""
+        if self._leaf_paths is None:
+            self._leaf_paths = {leaf.path: leaf for leaf in self.leaf_fields()}
+        return self._leaf_paths
+
+    def holds_expression(self) -> bool:
+        """Tell whether value() contains an expression, without reading every row."""
+        return bool(self._expression_rows)
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the leaf fields in expression mode, from the rows that contain an expression."""
+        leaves: list[LeafField] = []
+        for group in self._expression_rows:
+            leaves += group.expression_leaves()
+        return leaves
+
     # -- structure ------------------------------------------------------------------------
 
     def add_option(self, option_name: str) -> None:
@@ -833,6 +925,7 @@ class FixedCollectionEditor(QWidget):
         self.header.setChecked(True)
         self.structure_changed.emit()
         self._changed()
+        self._schedule_spares(SPARE_ROW_DELAY_MS)
         first = next(iter(group.editors.values()), None)
         if first is not None:
             first.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -883,20 +976,83 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[option.name]
         index = len(groups)
         block, block_index = self._slot(self._layout_index(option.name, index), self._rows())
-        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=block)
+        spare = self._spares.pop(option.name, None)
+        group = spare if spare is not None else self._new_group(option, block)
+        # A spare's signals are blocked, so setting its value reports no change.
         group.set_value(copy_json(value))
-        group.value_changed.connect(self._changed)
-        group.structure_changed.connect(self.structure_changed)
-        group.remove_requested.connect(self.remove_group)
-        group.move_requested.connect(self.move_group)
+        group.blockSignals(False)
+        if group.holds_expression:
+            self._expression_rows[group] = None
         groups.append(group)
         block.rows_layout.insertWidget(block_index, group)
+        if spare is not None:
+            # A layout shows a new child widget by itself, but not one hidden explicitly.
+            spare.show()
         if block.rows_layout.count() > 2 * ROWS_PER_BLOCK:
             self._split(block)
         self._place_group(option.name, index)
         self._renumber(option.name, max(index - 1, 0))
         self._update_state()
         return group
+
+    def _new_group(self, option: CollectionOption, parent: QWidget) -> _OptionGroup:
+        group = _OptionGroup(option, movable=self.spec_field.multiple_values, parent=parent)
+        group.expression_changed.connect(self._on_row_expression_changed)
+        group.value_changed.connect(self._changed)
+        group.structure_changed.connect(self._on_nested_structure_changed)
+        group.remove_requested.connect(self.remove_group)
+        group.move_requested.connect(self.move_group)
+        return group
+
+    # -- spare rows -----------------------------------------------------------------------
+
+    def _schedule_spares(self, delay_ms: int) -> None:
+        if not self.spec_field.multiple_values:
+            return
+        if all(option.name in self._spares for option in self.spec_field.collection_options):
+            return
+        self._spare_timer.start(delay_ms)
+
+    def _build_spares(self) -> None:
+        """Build a hidden spare row for each option that has none."""
+        for option in self.spec_field.collection_options:
+            if option.name in self._spares:
+                continue
+            # In the last block, where an added row usually goes, so that adding it needs
+            # no new parent.
+            parent = self._blocks[-1] if self._blocks else self.body
+            group = self._new_group(option, parent)
+            group.hide()
+            self._keep_as_spare(group)
+            # Polished now rather than when the row is first shown, during the click on Add.
+            group.ensurePolished()
+
+    def _keep_as_spare(self, group: _OptionGroup) -> bool:
+        """Keep a hidden row, outside every layout, as its option's spare; return whether kept.
+
+        The row's signals are blocked and its paths end in `:spare`, so no lookup by path finds
+        it.
+        """
+        name = group.option.name
+        if not self.spec_field.multiple_values or name in self._spares:
+            return False
+        if not group.is_reusable():
+            return False
+        group.blockSignals(True)
+        group.set_path(f"{self._path}.{name}:spare")
+        self._spares[name] = group
+        return True
+
+    def _on_row_expression_changed(self, group: _OptionGroup) -> None:
+        if group.holds_expression:
+            self._expression_rows[group] = None
+        else:
+            self._expression_rows.pop(group, None)
+
+    def _on_nested_structure_changed(self) -> None:
+        # A nested collection added, removed or moved rows, so its leaves' paths changed.
+        self._leaf_paths = None
+        self.structure_changed.emit()
 
     # -- row blocks -----------------------------------------------------------------------
 
@@ -933,6 +1089,9 @@ class FixedCollectionEditor(QWidget):
     def _remove_block(self, block: _RowBlock) -> None:
         self._blocks.remove(block)
         self.rows_layout.removeWidget(block)
+        for spare in self._spares.values():
+            if spare.parentWidget() is block:
+                spare.setParent(self.body)
         # Hidden before it leaves the window, as _discard does with rows.
         block.hide()
         block.setParent(None)
@@ -989,14 +1148,17 @@ class FixedCollectionEditor(QWidget):
         groups = self._groups[group.option.name]
         index = groups.index(group)
         groups.pop(index)
+        self._expression_rows.pop(group, None)
+        self._forget_paths(group)
         block = _block_of(group)
         block.rows_layout.removeWidget(group)
         group.blockSignals(True)
         # Hidden before it leaves the window: unparenting a visible row took the window's
         # activation away (seen with the offscreen platform), so shortcuts stopped working.
         group.hide()
-        group.setParent(None)
-        group.deleteLater()
+        if not self._keep_as_spare(group):
+            group.setParent(None)
+            group.deleteLater()
         if block.rows_layout.count() == 0:
             self._remove_block(block)
         self._renumber(group.option.name, max(index - 1, 0))
@@ -1008,10 +1170,22 @@ class FixedCollectionEditor(QWidget):
         for index in range(start, len(groups) if stop is None else stop):
             group = groups[index]
             suffix = f"[{index}]" if self.spec_field.multiple_values else ""
+            self._forget_paths(group)
             group.set_path(f"{self._path}.{option_name}{suffix}")
+            if self._leaf_paths is not None:
+                for leaf in group.leaf_fields():
+                    self._leaf_paths[leaf.path] = leaf
             if group.up_button is not None and group.down_button is not None:
                 group.up_button.setEnabled(index > 0)
                 group.down_button.setEnabled(index < len(groups) - 1)
+
+    def _forget_paths(self, group: _OptionGroup) -> None:
+        """Remove a row's leaves from the path index, where another row has not taken the path."""
+        if self._leaf_paths is None:
+            return
+        for leaf in group.leaf_fields():
+            if self._leaf_paths.get(leaf.path) is leaf:
+                del self._leaf_paths[leaf.path]
 
     def _update_state(self) -> None:
         full = not self.spec_field.multiple_values and all(self._groups.values())

@@ -22,6 +22,7 @@ from segment_gui.ui.editors import (
     FixedCollectionEditor,
     LeafField,
     chain_tab_order,
+    contains_expression,
     create_labelled_editor,
     focus_predecessor,
 )
@@ -93,6 +94,10 @@ class GeneratedForm(QWidget):
         self._leaves: dict[str, LeafField] | None = None
         # Counts the changes of which fields and rows are shown.
         self._structure_version = 0
+        # For each name in _values: the value object last checked and whether it contains an
+        # expression. The form replaces a value rather than changing it, so a value that is
+        # the same object needs no new check.
+        self._expression_checks: dict[str, tuple[Any, bool]] = {}
         self._rule_names = {
             name
             for spec_field in fields
@@ -118,10 +123,13 @@ class GeneratedForm(QWidget):
                 self._blocks.append(block)
             self._block_of[id(spec_field)] = self._blocks[-1]
         self._layout.addStretch(1)
-        # The message labels shown, with the text each shows.
-        self._visible_messages: dict[QLabel, str] = {}
-        # Message labels of hidden fields, left as they were when the field was hidden.
+        # The message labels shown, with their text, by the path they show it for.
+        self._shown_messages: dict[str, tuple[QLabel, str]] = {}
+        # Message labels of fields hidden since, left as they were, with their text.
         self._parked_messages: dict[QLabel, str] = {}
+        # The message texts and the path index of the last show_diagnostics call.
+        self._diagnostics_texts: dict[str, str] = {}
+        self._diagnostics_index: dict[str, LeafField] = {}
         # The arguments and result of the last show_diagnostics call.
         self._diagnostics_key: tuple[Any, ...] | None = None
         self._diagnostics_missing: list[str] = []
@@ -142,6 +150,35 @@ class GeneratedForm(QWidget):
     def values_view(self) -> dict[str, Any]:
         """Return the stored values without copying them; the caller must not change them."""
         return self._values
+
+    def values_snapshot(self) -> dict[str, Any]:
+        """Return the values as they are now, for undo: a new top-level dict whose values are
+        shared, because the form replaces a changed value instead of changing it in place.
+        The caller must not change the values."""
+        return dict(self._values)
+
+    def holds_expression(self) -> bool:
+        """Tell whether any stored value, hidden fields' included, contains an expression."""
+        found = False
+        checks = self._expression_checks
+        for name, value in self._values.items():
+            check = checks.get(name)
+            if check is None or check[0] is not value:
+                check = (value, contains_expression(value))
+                checks[name] = check
+            found = found or check[1]
+        return found
+
+    def expression_leaves(self) -> list[LeafField]:
+        """Return the shown leaf fields in expression mode, collection rows included."""
+        leaves: list[LeafField] = []
+        for key in self._shown:
+            editor = self._editors[key][2]
+            if isinstance(editor, FixedCollectionEditor):
+                leaves += editor.expression_leaves()
+            elif isinstance(editor, LeafField) and editor.is_expression():
+                leaves.append(editor)
+        return leaves
 
     def visible_value(self, name: str) -> Any:
         """Return the value of the visible field `name` (its default where unset), or None."""
@@ -184,59 +221,73 @@ class GeneratedForm(QWidget):
     def show_diagnostics(self, problems: list[Problem], hints: dict[str, str]) -> list[str]:
         """Show problems and hints under the fields they name; returns the paths not found.
 
-        Labels whose text did not change are left alone: with hundreds of rows, hiding and
-        showing every label on each keystroke made the layout run again for all of them. The
-        same problems and hints for the same fields change nothing, so they return at once.
+        Only the labels of paths whose text or field changed since the last call are touched:
+        with hundreds of rows, hiding and showing every label on each keystroke made the
+        layout run again for all of them. Those paths are found with set operations on the
+        texts and the path index, so a change costs Python work for the changed paths only.
+        The same problems and hints for the same fields change nothing, so they return at
+        once.
         """
         key = (self._structure_version, tuple(problems), tuple(hints.items()))
         if key == self._diagnostics_key:
             return list(self._diagnostics_missing)
-        lines: dict[str, list[str]] = {}
-        for problem in problems:
-            prefix = "Error: " if problem.is_error else "Warning: "
-            lines.setdefault(problem.path, []).append(prefix + problem.message)
-        for path, hint in hints.items():
-            lines.setdefault(path, []).append(hint)
-        fields = self._leaf_index()
-        new_texts: dict[QLabel, str] = {}
-        missing: list[str] = []
-        for path, texts in lines.items():
-            leaf = fields.get(path) if path else None
-            if leaf is None:
-                missing.append(path)
-                continue
-            new_texts[leaf.message_label] = "\n".join(texts)
-        previous_texts = self._visible_messages
+        texts = _message_texts(problems, hints)
+        index = self._leaf_index()
+        previous_index = self._diagnostics_index
+        previous_texts = self._diagnostics_texts
+        changed = {path for path, _text in texts.items() - previous_texts.items()}
+        changed.update(previous_texts.keys() - texts.keys())
+        if index is not previous_index:
+            # Paths that now name another field or none, after rows were added, removed or
+            # moved, or fields shown or hidden.
+            moved = {path for path, _leaf in index.items() - previous_index.items()}
+            moved.update(previous_index.keys() - index.keys())
+            changed.update(moved & (texts.keys() | previous_texts.keys()))
+
+        shown = self._shown_messages
         parked = self._parked_messages
-        for previous, previous_text in previous_texts.items():
-            if previous in new_texts or not shiboken6.isValid(previous):
+        cleared: dict[QLabel, str] = {}
+        updates: dict[QLabel, tuple[str, str]] = {}
+        for path in changed:
+            old = shown.pop(path, None)
+            if old is not None:
+                cleared[old[0]] = old[1]
+            text = texts.get(path)
+            leaf = index.get(path) if path else None
+            if text is not None and leaf is not None:
+                updates[leaf.message_label] = (path, text)
+        for label, old_text in cleared.items():
+            if label in updates or not shiboken6.isValid(label):
                 continue
-            if _shows_field_of(previous, fields):
-                previous.clear()
-                previous.hide()
+            if _shows_field_of(label, index):
+                label.clear()
+                label.hide()
             else:
-                # The field was hidden by a switch. Its label keeps its text, and stays out of
-                # sight with the field, so switching back needs no QLabel.show, which makes Qt
-                # lay out the field at once.
-                parked[previous] = previous_text
-        for label, text in new_texts.items():
-            # Compared with the text set last time, which saves two calls into Qt per label.
-            if previous_texts.get(label) == text or parked.pop(label, None) == text:
-                continue
-            if label.text() != text:
+                # The field is hidden now, by a switch of operation for example. Its label
+                # keeps its text and stays out of sight with the field, so showing the field
+                # again needs no QLabel.show, which makes Qt lay out the field at once.
+                parked[label] = old_text
+        for label, (path, text) in updates.items():
+            # A parked label that shows this text already needs no call into Qt.
+            if parked.pop(label, None) != text and label.text() != text:
                 label.setWordWrap(len(text) > WRAP_MESSAGES_LONGER_THAN)
                 label.setText(text)
             if label.isHidden():
                 label.show()
+            shown[path] = (label, text)
         for label in list(parked):
             if not shiboken6.isValid(label):
                 del parked[label]
-            elif _shows_field_of(label, fields):
+            elif _shows_field_of(label, index):
                 # Shown again, but with no message now.
                 del parked[label]
                 label.clear()
                 label.hide()
-        self._visible_messages = new_texts
+
+        not_found = texts.keys() - index.keys()
+        missing = [path for path in texts if path in not_found] if not_found else []
+        self._diagnostics_index = index
+        self._diagnostics_texts = texts
         self._diagnostics_key = key
         self._diagnostics_missing = missing
         return list(missing)
@@ -262,7 +313,11 @@ class GeneratedForm(QWidget):
         if self._leaves is None:
             leaves: dict[str, LeafField] = {}
             for key in sorted(self._shown, key=self._spec_index.__getitem__):
-                for leaf in self._editors[key][2].leaf_fields():
+                editor = self._editors[key][2]
+                if isinstance(editor, FixedCollectionEditor):
+                    leaves.update(editor.leaf_index())
+                    continue
+                for leaf in editor.leaf_fields():
                     leaves[leaf.path] = leaf
             self._leaves = leaves
         return self._leaves
@@ -401,7 +456,11 @@ class GeneratedForm(QWidget):
         return container, editor
 
     def _on_editor_changed(self, spec_field: Field, editor: Any) -> None:
-        self._values[spec_field.name] = editor.value()
+        value = editor.value()
+        self._values[spec_field.name] = value
+        if isinstance(editor, FixedCollectionEditor):
+            # The collection tracks its rows' expressions, which saves walking every row.
+            self._expression_checks[spec_field.name] = (value, editor.holds_expression())
         self._after_change(spec_field.name)
 
     def _after_change(self, name: str) -> None:
@@ -414,3 +473,20 @@ def _shows_field_of(label: QLabel, fields: dict[str, LeafField]) -> bool:
     """Return whether `label` is the message label of a field in `fields`, the shown ones."""
     leaf = label.parentWidget()
     return isinstance(leaf, LeafField) and fields.get(leaf.path) is leaf
+
+
+def _message_texts(problems: list[Problem], hints: dict[str, str]) -> dict[str, str]:
+    """Return the text under each path: its problems, one per line, then its hint."""
+    lines: dict[str, list[str]] = {}
+    for problem in problems:
+        prefix = "Error: " if problem.is_error else "Warning: "
+        lines.setdefault(problem.path, []).append(prefix + problem.message)
+    if not lines:
+        return dict(hints)
+    texts: dict[str, str] = {}
+    for path, problem_lines in lines.items():
+        hint = hints.get(path)
+        texts[path] = "\n".join(problem_lines if hint is None else [*problem_lines, hint])
+    texts.update({path: hint for path, hint in hints.items() if path not in texts})
+    return texts
+

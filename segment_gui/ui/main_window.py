@@ -642,9 +642,12 @@ class MainWindow(WorkflowActions, QMainWindow):
         """Evaluate the form's expressions for the selected item; show results under fields."""
         # Not copied: compose and the engine build new values and leave these as they are.
         values = self.form.values_view()
-        fields = [f for f in self.form.leaf_fields() if f.is_expression()]
-        if not fields and not _holds_expression(values):
+        # Both checks read state that the form and its collections keep up to date, so
+        # neither walks every row. A field in expression mode always stores a value starting
+        # with "=", so holds_expression() covers it too.
+        if not self.form.holds_expression():
             return values, {}
+        fields = self.form.expression_leaves()
         engine = _shared_engine()
         # Without the Input tab there is no input: one empty item, as in n8n.
         panel = cast("InputPanel | None", self._built("input"))
@@ -813,13 +816,20 @@ class MainWindow(WorkflowActions, QMainWindow):
             self._baseline = self._request_state(None)
         self._update_title()
 
-    def _request_state(self, name: str | None) -> dict[str, Any]:
+    def _request_state(self, name: str | None, copy_values: bool = True) -> dict[str, Any]:
         """Return what the unsaved-changes check compares: the form as a preset, without its
         name and input items. A new request (`name` None) leaves out the credential as well,
-        because choosing one is not work that a prompt should protect."""
+        because choosing one is not work that a prompt should protect.
+
+        With `copy_values=False` the state shares the form's values, for a comparison that
+        runs on every change and keeps nothing."""
+        if copy_values:
+            parameters = compact_parameters(self.spec, self.form.values())
+        else:
+            parameters = compact_parameters(self.spec, self.form.values_view(), copy_values=False)
         data = Preset(
             name=name or "",
-            parameters=compact_parameters(self.spec, self.form.values()),
+            parameters=parameters,
             credential=self.credential_combo.currentData() or None,
             settings=self.settings(),
             body_mode=self.body_mode(),
@@ -842,7 +852,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         request, from the form as it was started."""
         if self._baseline is None:
             return False
-        return self._request_state(self.presets_panel.current_name) != self._baseline
+        state = self._request_state(self.presets_panel.current_name, copy_values=False)
+        return state != self._baseline
 
     def _update_title(self) -> None:
         name = self.presets_panel.current_name
@@ -1470,15 +1481,6 @@ class MainWindow(WorkflowActions, QMainWindow):
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
-
-
-def _holds_expression(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_holds_expression(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_holds_expression(item) for item in value)
-    # The rule of segment_gui.expressions.is_expression, which loads only with the engine.
-    return isinstance(value, str) and value.startswith("=")
 
 
 def _shared_engine() -> ExpressionEngine:

@@ -5,6 +5,11 @@ saying what changed. So a step is closed when the user pauses typing (`PAUSE_MS`
 focus or presses a mouse button. Typing a word is then one step, and a click on Add or Remove
 is a step of its own. Ctrl+Z in a text box undoes a form step rather than the box's own edit,
 so there is one history, not one per box.
+
+A Python event filter on the whole application costs a call into Python for every event, about
+400 of them when a collection row is added. So the history filters the application's events
+only while a step is open, to see mouse presses, and otherwise filters the events of the
+focused form widget only, to see Ctrl+Z and the redo keys.
 """
 
 from __future__ import annotations
@@ -78,13 +83,18 @@ class FormHistory(QObject):
         self._timer.timeout.connect(self.flush)
         # Bound methods, not lambdas, so Qt drops the connections when this object goes.
         self.stack.indexChanged.connect(self._on_index_changed)
-        self._watching = False
+        # Whether this object filters the application's events, which it does while a step
+        # is open.
+        self._watching_mouse = False
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.focusChanged.connect(self._on_focus_changed)
+            focus = app.focusWidget()
+            if focus is not None and self._inside_form(focus):
+                focus.installEventFilter(self)
 
     def track(self, form: GeneratedForm, fields: Sequence[Field]) -> None:
-        tracked = _Tracked(form, fields, form.values())
+        tracked = _Tracked(form, fields, form.values_snapshot())
         self._tracked.append(tracked)
         form.values_changed.connect(lambda: self._on_changed(tracked))
 
@@ -115,8 +125,9 @@ class FormHistory(QObject):
         """Forget every step and take the forms as they are now (a preset was loaded)."""
         self._timer.stop()
         for tracked in self._tracked:
-            tracked.state = tracked.form.values()
+            tracked.state = tracked.form.values_snapshot()
             tracked.pending = False
+        self._watch_mouse(False)
         self.stack.clear()
         self.changed.emit()
 
@@ -127,11 +138,11 @@ class FormHistory(QObject):
             if not tracked.pending:
                 continue
             tracked.pending = False
-            after = tracked.form.values()
+            after = tracked.form.values_snapshot()
             if after != tracked.state:
                 before, tracked.state = tracked.state, after
                 self.stack.push(_Step(self, tracked, before, after))
-        self._watch_events()
+        self._watch_mouse(False)
 
     def apply(self, tracked: _Tracked, values: dict[str, Any], path: str) -> None:
         """Show `values` in the tracked form without recording a new step."""
@@ -140,8 +151,9 @@ class FormHistory(QObject):
             tracked.form.set_values(values)
         finally:
             self._applying = False
-        tracked.state = tracked.form.values()
+        tracked.state = tracked.form.values_snapshot()
         tracked.pending = False
+        self._watch_mouse(self.has_pending())
         # Rows the form has just rebuilt are shown by a queued call, and a hidden widget
         # cannot take the focus, so focusing waits for the event loop.
         form = tracked.form
@@ -156,31 +168,31 @@ class FormHistory(QObject):
     def _on_index_changed(self, _index: int) -> None:
         self.changed.emit()
 
-    def _on_focus_changed(self, _old: QWidget | None, _new: QWidget | None) -> None:
+    def _on_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
         self.flush()
-        self._watch_events()
+        # The shortcut keys go to the focused widget first, so filtering its events is enough
+        # to see them.
+        if old is not None:
+            old.removeEventFilter(self)
+        if new is not None and self._inside_form(new):
+            new.installEventFilter(self)
 
-    def _watch_events(self) -> None:
-        """Filter the application's events only while a step is open or a form has the focus.
+    def _watch_mouse(self, watch: bool) -> None:
+        """Start or stop filtering the application's events, which shows every mouse press.
 
-        Those are the only times `eventFilter` acts. An application-wide Python filter costs a
-        call into Python for every event. The first event it gets for an object of one of Qt's
-        private classes also makes PySide6 create every class it has not created yet, with
-        about 190 enums, which took 10 to 30 ms when the window installed the filter at
-        start-up.
+        An application-wide Python filter costs a call into Python for every event. The first
+        event it gets for an object of one of Qt's private classes also makes PySide6 create
+        every class it has not created yet, with about 190 enums, which took 10 to 30 ms when
+        the window installed the filter at start-up.
         """
         app = QApplication.instance()
-        if not isinstance(app, QApplication):
+        if watch == self._watching_mouse or app is None:
             return
-        focus = app.focusWidget()
-        wanted = self.has_pending() or (focus is not None and self._inside_form(focus))
-        if wanted == self._watching:
-            return
-        self._watching = wanted
-        if wanted:
+        if watch:
             app.installEventFilter(self)
         else:
             app.removeEventFilter(self)
+        self._watching_mouse = watch
 
     def _on_changed(self, tracked: _Tracked) -> None:
         if self._applying:
@@ -189,7 +201,7 @@ class FormHistory(QObject):
         tracked.pending = True
         self._timer.start()
         if not was_pending:
-            self._watch_events()
+            self._watch_mouse(True)
             self.changed.emit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
