@@ -489,4 +489,3 @@ def _message_texts(problems: list[Problem], hints: dict[str, str]) -> dict[str, 
         texts[path] = "\n".join(problem_lines if hint is None else [*problem_lines, hint])
     texts.update({path: hint for path, hint in hints.items() if path not in texts})
     return texts
-
