@@ -681,20 +681,27 @@ class _TreeTemplate:
             return message_id.join(self.flat_pieces)
         return message_id.join([anonymous_id.join(pieces) for pieces in self.pieces])
 
-    def render_all(self, message_ids: list[bytes], anonymous_ids: list[bytes]) -> bytes:
-        """Return `render` of each pair of IDs, joined by commas, in one `bytes.join`.
+    def render_all(
+        self, message_ids: list[bytes], anonymous_ids: list[bytes], head: bytes, tail: bytes
+    ) -> bytes:
+        """Return `head`, then `render` of each pair of IDs joined by commas, then `tail`.
 
+        The result is made by one `bytes.join`, because every further copy of a body of
+        500 KB costs more than the join itself: a new buffer that size takes fresh pages.
         The list to join holds, for each copy, each ID followed by the segment after it.
         The segment after the last ID of a copy also carries the comma and the first
         segment of the next copy.
         """
         count = len(message_ids)
         if count == 0:
-            return b""
+            return head + tail
         segments, slots = self.segments, self.slots
         width = len(slots)
         if width == 0:
-            return b",".join([segments[0]] * count)
+            copies = [segments[0]] * count
+            copies[0] = head + copies[0]
+            copies[-1] += tail
+            return b",".join(copies)
         parts: list[bytes] = [b""] * (2 * width * count)
         for position, is_message_id in enumerate(slots):
             parts[2 * position :: 2 * width] = message_ids if is_message_id else anonymous_ids
@@ -702,8 +709,9 @@ class _TreeTemplate:
             if position == width - 1:
                 following += b"," + segments[0]
             parts[2 * position + 1 :: 2 * width] = [following] * count
-        parts[-1] = segments[-1]
-        return segments[0] + b"".join(parts)
+        parts[0] = head + segments[0] + parts[0]
+        parts[-1] = segments[-1] + tail
+        return b"".join(parts)
 
 
 class MessageTemplate:
@@ -797,12 +805,8 @@ class MessageTemplate:
         count = len(indexes)
         message_ids = uuids.take_bytes(count).split(b",")
         anonymous_ids = uuids.take_bytes(count).split(b",") if self.uses_anonymous_id else []
-        items = self._item.render_all(message_ids, anonymous_ids)
-        return _Batch(
-            indexes,
-            _TemplateItems(self, message_ids, anonymous_ids),
-            _BATCH_HEAD + items + _BATCH_TAIL,
-        )
+        body = self._item.render_all(message_ids, anonymous_ids, _BATCH_HEAD, _BATCH_TAIL)
+        return _Batch(indexes, _TemplateItems(self, message_ids, anonymous_ids), body)
 
     def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
         """Return the batch item with these IDs and its serialized form, or None as `message`
