@@ -42,6 +42,7 @@ from segment_gui.transport import (
     _tracking_session,
     pin_environment,
     send,
+    worker_pool,
 )
 
 logger = logging.getLogger(__name__)
@@ -1409,8 +1410,8 @@ def _joined_batch(items: list[tuple[int, dict[str, Any], bytes]]) -> _Batch:
 
 
 class _BatchSender:
-    """Posts a run's batches in order on one thread of its own, while the run thread builds
-    the next batch and records the replies, in item order.
+    """Posts a run's batches in order on one thread of `worker_pool`, while the run thread
+    builds the next batch and records the replies, in item order.
 
     At most MAX_OUTSTANDING batches are sent and not yet recorded: one in flight and one
     queued, so the thread posts the next batch as soon as a reply arrives. The thread posts
@@ -1430,7 +1431,8 @@ class _BatchSender:
         self.condition = threading.Condition()
         self.queued: deque[_Batch | None] = deque()  # None stops the thread
         self.replies: deque[tuple[_Batch, _Reply | BaseException | None]] = deque()
-        self.thread: threading.Thread | None = None
+        self.started = False
+        self.stopped = threading.Event()  # set when _post_queued returns
 
     def send(self, batch: _Batch) -> None:
         """Queue `batch` unless it is empty or the run was interrupted. First record replies
@@ -1444,14 +1446,18 @@ class _BatchSender:
             self.queued.append(batch)
             self.outstanding += 1
             self.condition.notify_all()
-        if self.thread is None:
-            self.thread = threading.Thread(
-                target=self._post_queued, name="segment-gui-batch", daemon=True
-            )
-            self.thread.start()
+        if not self.started:
+            self.started = True
+            worker_pool.submit(self._post_queued)
 
     def _post_queued(self) -> None:
         """Post each queued batch in turn, on the sender's thread, until None is queued."""
+        try:
+            self._post_until_stopped()
+        finally:
+            self.stopped.set()
+
+    def _post_until_stopped(self) -> None:
         halted = False
         while True:
             with self.condition:
@@ -1483,7 +1489,7 @@ class _BatchSender:
     def join(self) -> None:
         """Stop the thread, without recording results. With a batch still outstanding, wait
         until its post has ended, so the run's session is not closed under it."""
-        if self.thread is None:
+        if not self.started:
             return
         with self.condition:
             self.queued.clear()
@@ -1491,7 +1497,7 @@ class _BatchSender:
             self.condition.notify_all()
             idle = self.outstanding == 0  # every reply is recorded, so nothing is posting
         if not idle:
-            self.thread.join()
+            self.stopped.wait()
 
     def _record_next(self) -> None:
         """Wait for the oldest outstanding batch and record its items' results."""
