@@ -34,6 +34,7 @@ from segment_gui.payload import (
 )
 from segment_gui.spec import NodeSpec
 from segment_gui.transport import (
+    CANCEL_POLL_SECONDS,
     DirectRequests,
     SendCancelled,
     SendError,
@@ -1365,6 +1366,8 @@ def _send_template_batches(
         run.progress()
         indexes = range(start, min(start + per_batch, count))
         sender.send(builder.template.batch(indexes, builder.uuids))
+        if start == 0 and per_batch < count:
+            sender.wait_for_connection()
     sender.wait()
 
 
@@ -1480,6 +1483,22 @@ class _BatchSender:
             with self.condition:
                 self.replies.append((batch, reply))
                 self.condition.notify_all()
+
+    def wait_for_connection(self) -> None:
+        """Wait until the run's session has opened its connection, or a reply has arrived.
+
+        Building a batch holds the GIL for about 0.5 ms. While the first request connects,
+        which takes a thread of `worker_pool` and the sender's thread in turn, building the
+        next batch delayed the first request by about 1 ms. Connections made through a
+        proxy are not registered, so such a run waits for the first reply instead.
+        """
+        connected = self.run.registry.connected
+        while not connected.wait(CANCEL_POLL_SECONDS):
+            with self.condition:
+                if self.replies or not self.outstanding:
+                    return
+            if self.run.cancel.is_set():
+                return
 
     def wait(self) -> None:
         """Wait for every outstanding batch and record its items' results."""

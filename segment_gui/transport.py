@@ -441,6 +441,8 @@ class SocketRegistry:
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._shut = False
+        # Set once a connection of the session is open.
+        self.connected = threading.Event()
         # Set by DirectRequests: connections then connect on a thread of their own and give
         # up when this event is set.
         self.cancel: threading.Event | None = None
@@ -451,6 +453,7 @@ class SocketRegistry:
         with self._lock:
             self._sockets.add(sock)
             shut = self._shut
+        self.connected.set()
         if shut:
             _shutdown_socket(sock)
 

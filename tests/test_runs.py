@@ -1597,3 +1597,23 @@ def test_template_batch_on_result_objects(
     assert [result.payload for result in finished] == [
         {"type": record.type, **record.message} for record in sandbox.messages()
     ]
+
+
+def test_template_batches_refused_connection(spec: NodeSpec, engine: ExpressionEngine) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    settings = RunSettings(on_error="continueRegularOutput")
+
+    # Several batches, so the run waits for the first connection before building the second.
+    report = run(
+        spec, engine, values, [{}] * 5000, f"http://127.0.0.1:{port}/v1", settings, delivery="batch"
+    )
+
+    assert report.counts()["failed"] == 5000
+    assert {result.batch for result in report.results} == {0, 1}
+    assert "refused" in report.results[0].error
+    assert "refused" in report.results[-1].error
