@@ -247,6 +247,8 @@ class RunResults(Sequence[ItemResult]):
             return [self._result(number) for number in range(*position.indices(len(self)))]
         if position < 0:
             position += len(self._entries)
+            if position < 0:
+                raise IndexError("run result index out of range")
         return self._result(position)
 
     def __iter__(self) -> Iterator[ItemResult]:

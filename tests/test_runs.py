@@ -1574,6 +1574,8 @@ def test_template_batch_results_read_twice(
     assert report.results[2:5][0] is report.results[2]
     with pytest.raises(IndexError):
         report.results[10]
+    with pytest.raises(IndexError):
+        report.results[-11]
 
 
 def test_template_batch_on_result_objects(
