@@ -11,7 +11,6 @@ line calls it directly.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -19,9 +18,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from segment_gui.expressions import ExpressionEngine, ExpressionError, is_expression
 from segment_gui.payload import (
@@ -35,6 +34,7 @@ from segment_gui.payload import (
 )
 from segment_gui.spec import NodeSpec
 from segment_gui.transport import (
+    CANCEL_POLL_SECONDS,
     DirectRequests,
     SendCancelled,
     SendError,
@@ -43,6 +43,7 @@ from segment_gui.transport import (
     _tracking_session,
     pin_environment,
     send,
+    worker_pool,
 )
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,86 @@ class ItemResult:
         }
 
 
+@dataclass(slots=True)
+class _SentBatch:
+    """A sent batch request, which stands for the results of its items `first` to
+    `first + len(entries) - 1`. Their batch items are `entries`."""
+
+    first: int
+    entries: Sequence[dict[str, Any]]
+    number: int
+    reply: _Reply
+    status: str = SENT
+
+    def result(self, index: int) -> ItemResult:
+        """Return the result of item `index`, which this batch carried."""
+        reply = self.reply
+        return ItemResult(
+            index,
+            reply.status,
+            self.entries[index - self.first],
+            reply.http_status,
+            reply.response,
+            reply.error,
+            reply.elapsed_ms,
+            self.number,
+            reply.in_flight,
+        )
+
+
+class RunResults(Sequence[ItemResult]):
+    """The results of a run's items, in index order.
+
+    The items of a sent batch share one record, and each item's ItemResult is made the
+    first time it is read. Later reads return the same object.
+    """
+
+    __slots__ = ("_entries", "_indexes")
+
+    def __init__(self, entries: list[ItemResult | _SentBatch], indexes: Sequence[int]) -> None:
+        self._entries = entries
+        self._indexes = indexes  # the item index of each entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, position: int) -> ItemResult: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[ItemResult]: ...
+
+    def __getitem__(self, position: int | slice) -> ItemResult | list[ItemResult]:
+        if isinstance(position, slice):
+            return [self._result(number) for number in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self._entries)
+            if position < 0:
+                raise IndexError("run result index out of range")
+        return self._result(position)
+
+    def __iter__(self) -> Iterator[ItemResult]:
+        for position in range(len(self._entries)):
+            yield self._result(position)
+
+    def __repr__(self) -> str:
+        return f"<RunResults of {len(self)} items>"
+
+    def _result(self, position: int) -> ItemResult:
+        entry = self._entries[position]
+        if isinstance(entry, _SentBatch):
+            entry = self._entries[position] = entry.result(self._indexes[position])
+        return entry
+
+    def indexes_with_status(self, status: str) -> list[int]:
+        """Return the indexes of the items with this status, without making their results."""
+        return [
+            index
+            for index, entry in zip(self._indexes, self._entries, strict=True)
+            if entry.status == status
+        ]
+
+
 @dataclass
 class RunReport:
     """The outcome of a run: one result per input item in index order, and n8n-like output.
@@ -206,7 +287,7 @@ class RunReport:
     `error` then gives the reason.
     """
 
-    results: list[ItemResult]
+    results: Sequence[ItemResult]
     output: list[dict[str, Any]]
     errors: list[dict[str, Any]]
     cancelled: bool
@@ -219,6 +300,8 @@ class RunReport:
         return self.stopped_at is not None
 
     def with_status(self, status: str) -> list[int]:
+        if isinstance(self.results, RunResults):
+            return self.results.indexes_with_status(status)
         return [result.index for result in self.results if result.status == status]
 
     def sent(self) -> list[int]:
@@ -230,7 +313,7 @@ class RunReport:
     @property
     def ok(self) -> bool:
         """True when every item was sent: nothing failed, was skipped or was cancelled."""
-        return all(result.status == SENT for result in self.results)
+        return len(self.with_status(SENT)) == len(self.results)
 
     def counts(self) -> dict[str, int]:
         return {status: len(self.with_status(status)) for status in ITEM_STATUSES}
@@ -348,20 +431,12 @@ class _Batch:
     """One batch request of a run: the items' indexes in order, their batch items (the
     payloads of their results) and the serialized body `{"batch":[…]}`.
 
-    With `pending_entries`, the batch items are made by `complete`, on the run thread, so
-    the body can be posted before they exist.
+    A template batch's `entries` make each batch item when it is read (`_TemplateItems`).
     """
 
     indexes: Sequence[int]
-    entries: list[dict[str, Any]]
+    entries: Sequence[dict[str, Any]]
     data: bytes
-    pending_entries: Callable[[], list[dict[str, Any]]] | None = None
-
-    def complete(self) -> None:
-        """Make the batch items that `pending_entries` returns, once."""
-        if self.pending_entries is not None:
-            self.entries += self.pending_entries()
-            self.pending_entries = None
 
 
 def _batch_size_problem(size: int, max_batch_bytes: int, max_message_bytes: int) -> str:
@@ -514,8 +589,13 @@ _UUID_VARIANT = bytes(byte & 0x3F | 0x80 for byte in range(256))
 def uuid4_text(count: int) -> str:
     """Return `count` random UUIDs (version 4, RFC 4122) in the form of `str(uuid.uuid4())`,
     separated by commas, from one `os.urandom` call and without a Python loop per UUID."""
+    return uuid4_bytes(count).decode("ascii")
+
+
+def uuid4_bytes(count: int) -> bytes:
+    """Return `uuid4_text(count)` encoded as ASCII."""
     if count <= 0:
-        return ""
+        return b""
     data = bytearray(os.urandom(16 * count))
     data[6::16] = data[6::16].translate(_UUID_VERSION_4)
     data[8::16] = data[8::16].translate(_UUID_VARIANT)
@@ -527,7 +607,7 @@ def uuid4_text(count: int) -> str:
     del text[29::39]
     del text[4::38]
     text[36::37] = b"," * (count - 1)
-    return text.decode("ascii")
+    return bytes(text)
 
 
 def uuid4_strings(count: int) -> list[str]:
@@ -549,9 +629,9 @@ class _UUIDSource:
             self._ready = uuid4_strings(self.BLOCK)
         return self._ready.pop()
 
-    def take_text(self, count: int) -> str:
-        """Return `count` new UUIDs separated by commas, as `uuid4_text` does."""
-        return uuid4_text(count)
+    def take_bytes(self, count: int) -> bytes:
+        """Return `count` new UUIDs separated by commas, as `uuid4_bytes` does."""
+        return uuid4_bytes(count)
 
 
 class _TreeTemplate:
@@ -600,39 +680,32 @@ class _TreeTemplate:
             tree = _replace_at(tree, path, anonymous_id)
         return dict(tree)
 
-    def copies(self, message_ids: list[str], anonymous_ids: list[str]) -> list[dict[str, Any]]:
-        """Return one copy per message ID, as `copy` does. `anonymous_ids` is empty when the
-        tree has no anonymous ID, else as long as `message_ids`."""
-        if self.top_level and len(self.message_id_paths) == 1 and len(anonymous_ids) == 0:
-            tree, (message_key,) = self.tree, self.message_id_paths[0]
-            # Replacing a key keeps its place in the dict, as in the tree.
-            return [{**tree, str(message_key): message_id} for message_id in message_ids]
-        if not anonymous_ids:
-            anonymous_ids = [""] * len(message_ids)
-        return [
-            self.copy(message_id, anonymous_id)
-            for message_id, anonymous_id in zip(message_ids, anonymous_ids, strict=True)
-        ]
-
     def render(self, message_id: bytes, anonymous_id: bytes) -> bytes:
         if self.flat_pieces is not None:
             return message_id.join(self.flat_pieces)
         return message_id.join([anonymous_id.join(pieces) for pieces in self.pieces])
 
-    def render_all(self, message_ids: list[bytes], anonymous_ids: list[bytes]) -> bytes:
-        """Return `render` of each pair of IDs, joined by commas, in one `bytes.join`.
+    def render_all(
+        self, message_ids: list[bytes], anonymous_ids: list[bytes], head: bytes, tail: bytes
+    ) -> bytes:
+        """Return `head`, then `render` of each pair of IDs joined by commas, then `tail`.
 
+        The result is made by one `bytes.join`, because every further copy of a body of
+        500 KB costs more than the join itself: a new buffer that size takes fresh pages.
         The list to join holds, for each copy, each ID followed by the segment after it.
         The segment after the last ID of a copy also carries the comma and the first
         segment of the next copy.
         """
         count = len(message_ids)
         if count == 0:
-            return b""
+            return head + tail
         segments, slots = self.segments, self.slots
         width = len(slots)
         if width == 0:
-            return b",".join([segments[0]] * count)
+            copies = [segments[0]] * count
+            copies[0] = head + copies[0]
+            copies[-1] += tail
+            return b",".join(copies)
         parts: list[bytes] = [b""] * (2 * width * count)
         for position, is_message_id in enumerate(slots):
             parts[2 * position :: 2 * width] = message_ids if is_message_id else anonymous_ids
@@ -640,8 +713,9 @@ class _TreeTemplate:
             if position == width - 1:
                 following += b"," + segments[0]
             parts[2 * position + 1 :: 2 * width] = [following] * count
-        parts[-1] = segments[-1]
-        return segments[0] + b"".join(parts)
+        parts[0] = head + segments[0] + parts[0]
+        parts[-1] = segments[-1] + tail
+        return b"".join(parts)
 
 
 class MessageTemplate:
@@ -686,6 +760,11 @@ class MessageTemplate:
     def uses_anonymous_id(self) -> bool:
         return bool(self._body.anonymous_id_paths)
 
+    def item_copy(self, message_id: str, anonymous_id: str) -> dict[str, Any]:
+        """Return the batch item with these IDs as a dict, without serializing it."""
+        assert self._item is not None
+        return self._item.copy(message_id, anonymous_id)
+
     def _encoded(self, message_id: str, anonymous_id: str) -> tuple[bytes, bytes] | None:
         """Return both IDs as serialized, or None when they cannot be encoded or make the
         body longer than Segment accepts, which compose would report."""
@@ -723,27 +802,15 @@ class MessageTemplate:
         message has one, a new anonymousId, both taken from `uuids`.
 
         Every item has the size that `batch_item_size` returns. The body is rendered in one
-        join, so its cost per item is that of a few list slots. The batch items are made by
-        the batch's `complete`, so the body can be posted first.
+        join, so its cost per item is that of a few list slots. The batch items, which only
+        the items' results show, are made when they are read.
         """
         assert self._item is not None
-        template = self._item
         count = len(indexes)
-        message_text = uuids.take_text(count)
-        message_ids = message_text.split(",")
-        anonymous_ids: list[str] = []
-        anonymous_bytes: list[bytes] = []
-        if self.uses_anonymous_id:
-            anonymous_text = uuids.take_text(count)
-            anonymous_ids = anonymous_text.split(",")
-            anonymous_bytes = anonymous_text.encode("ascii").split(b",")
-        items = template.render_all(message_text.encode("ascii").split(b","), anonymous_bytes)
-        return _Batch(
-            indexes,
-            [],
-            _BATCH_HEAD + items + _BATCH_TAIL,
-            functools.partial(template.copies, message_ids, anonymous_ids),
-        )
+        message_ids = uuids.take_bytes(count).split(b",")
+        anonymous_ids = uuids.take_bytes(count).split(b",") if self.uses_anonymous_id else []
+        body = self._item.render_all(message_ids, anonymous_ids, _BATCH_HEAD, _BATCH_TAIL)
+        return _Batch(indexes, _TemplateItems(self, message_ids, anonymous_ids), body)
 
     def batch_item(self, message_id: str, anonymous_id: str) -> tuple[dict[str, Any], bytes] | None:
         """Return the batch item with these IDs and its serialized form, or None as `message`
@@ -754,6 +821,43 @@ class MessageTemplate:
         if encoded is None:
             return None
         return self._item.copy(message_id, anonymous_id), self._item.render(*encoded)
+
+
+class _TemplateItems(Sequence[dict[str, Any]]):
+    """The batch items of a template batch, each copied from the template when it is read.
+
+    Every read returns a new copy, which shares the template's nested objects as
+    `MessageTemplate.batch_item` does.
+    """
+
+    __slots__ = ("_template", "_message_ids", "_anonymous_ids")
+
+    def __init__(
+        self, template: MessageTemplate, message_ids: list[bytes], anonymous_ids: list[bytes]
+    ) -> None:
+        self._template = template
+        self._message_ids = message_ids
+        self._anonymous_ids = anonymous_ids  # empty when the message has no anonymousId
+
+    def __len__(self) -> int:
+        return len(self._message_ids)
+
+    @overload
+    def __getitem__(self, position: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, position: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(position, slice):
+            return [self[number] for number in range(*position.indices(len(self)))]
+        message_id = self._message_ids[position].decode("ascii")
+        anonymous_id = self._anonymous_ids[position].decode("ascii") if self._anonymous_ids else ""
+        return self._template.item_copy(message_id, anonymous_id)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for position in range(len(self._message_ids)):
+            yield self[position]
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -821,7 +925,8 @@ class _Run:
         self.cancel = cancel
         self.on_progress = on_progress
         self.on_result = on_result
-        self.results: list[ItemResult | None] = [None] * total
+        # A sent batch of consecutive items has one _SentBatch in all of its items' places.
+        self.results: list[ItemResult | _SentBatch | None] = [None] * total
         # 1 for each item that has a result, so `bytearray.find` locates the first without.
         self.finished = bytearray(total)
         self.done = 0
@@ -852,30 +957,36 @@ class _Run:
         self._report_results()
         self.progress()
 
-    def finish_all(self, results: Sequence[ItemResult], output: Mapping[str, Any]) -> None:
-        """Record the items of one request, which share its status and output, then report
+    def finish_batch(self, batch: _Batch, number: int, reply: _Reply) -> None:
+        """Record the items of batch request `number`, which share its reply, then report
         them.
+
+        A sent batch of consecutive items, as batches mostly are, is recorded as one
+        _SentBatch, whose items' results are made when they are read.
 
         NOTE: the sent items of one request share one output dict, so a caller that changes
         one item of `RunReport.output` changes the others of that request too.
         """
-        if results and results[0].status == SENT:
-            shared = {"success": True, **output}
-            first, last = results[0].index, results[-1].index
-            if last - first + 1 == len(results):  # consecutive items, as batches mostly are
-                self.results[first : last + 1] = results
-                self.outputs[first : last + 1] = [shared] * len(results)
-                self.finished[first : last + 1] = b"\x01" * len(results)
+        indexes, count = batch.indexes, len(batch.indexes)
+        first, last = indexes[0], indexes[-1]
+        if reply.status == SENT:
+            shared = {"success": True, **reply.output}
+            if last - first + 1 == count:
+                self.results[first : last + 1] = [
+                    _SentBatch(first, batch.entries, number, reply)
+                ] * count
+                self.outputs[first : last + 1] = [shared] * count
+                self.finished[first : last + 1] = b"\x01" * count
             else:
-                for result in results:
-                    self.results[result.index] = result
-                    self.outputs[result.index] = shared
-                    self.finished[result.index] = 1
-            self.done += len(results)
-            self.sent += len(results)
+                for index, entry in zip(indexes, batch.entries, strict=True):
+                    self.results[index] = reply.result(index, entry, number)
+                    self.outputs[index] = shared
+                    self.finished[index] = 1
+            self.done += count
+            self.sent += count
         else:
-            for result in results:
-                self._record(result, output)
+            for index, entry in zip(indexes, batch.entries, strict=True):
+                self._record(reply.result(index, entry, number), reply.output)
         self._report_results()
         self.progress()
 
@@ -911,6 +1022,8 @@ class _Run:
             result = results[self.reported]
             if result is None:
                 return
+            if isinstance(result, _SentBatch):
+                result = results[self.reported] = result.result(self.reported)
             self.reported += 1
             if self.on_result is not None:
                 self.on_result(result)
@@ -993,36 +1106,40 @@ class _Run:
         self._report_results()
 
     def report(self) -> RunReport:
-        results: list[ItemResult]
+        entries: list[ItemResult | _SentBatch]
+        indexes: Sequence[int]
         if self.done == self.total:
-            results = cast(list[ItemResult], list(self.results))  # no None is left
+            entries = cast(list[ItemResult | _SentBatch], list(self.results))  # no None is left
+            indexes = range(self.total)
         else:
-            results = [result for result in self.results if result is not None]
+            indexes = [index for index, entry in enumerate(self.results) if entry is not None]
+            entries = [entry for entry in self.results if entry is not None]
+        results = RunResults(entries, indexes)
         output: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         if self.sent == self.total:
             output = cast(list[dict[str, Any]], list(self.outputs))  # every item has one
-        elif self.sent == len(results):
+        elif self.sent == len(entries):
             output = [item for item in self.outputs if item is not None]
         else:
-            for result in results:
-                if result.status == SENT:
-                    sent_output = self.outputs[result.index]
+            # Only sent items are _SentBatch entries, so every other entry is an ItemResult.
+            for index, entry in zip(indexes, entries, strict=True):
+                if entry.status == SENT:
+                    sent_output = self.outputs[index]
                     assert sent_output is not None
                     output.append(sent_output)
-                elif result.status == FAILED:
+                elif entry.status == FAILED:
+                    assert isinstance(entry, ItemResult)
                     if self.settings.on_error == CONTINUE_REGULAR_OUTPUT:
-                        output.append({"error": result.error})
+                        output.append({"error": entry.error})
                     elif self.settings.on_error == CONTINUE_ERROR_OUTPUT:
-                        errors.append({"error": result.error})
+                        errors.append({"error": entry.error})
         # NOTE: n8n gives a node that stopped the workflow no output at all. Here the items
         # sent before the failure stay in `output`, because Segment has received them.
         stopped = self.stopped_at is not None
         if self.settings.always_output_data and not output and not stopped:
             output.append({})
-        cancelled = self.sent < len(results) and any(
-            result.status == CANCELLED for result in results
-        )
+        cancelled = self.sent < len(entries) and any(entry.status == CANCELLED for entry in entries)
         return RunReport(
             results=results,
             output=output,
@@ -1250,10 +1367,9 @@ def _send_template_batches(
         run.current = start
         run.progress()
         indexes = range(start, min(start + per_batch, count))
-        batch = builder.template.batch(indexes, builder.uuids)
-        sender.send(batch)
-        # The batch items, which only the results need, are made while the body is posted.
-        batch.complete()
+        sender.send(builder.template.batch(indexes, builder.uuids))
+        if start == 0 and per_batch < count:
+            sender.wait_for_connection()
     sender.wait()
 
 
@@ -1299,8 +1415,8 @@ def _joined_batch(items: list[tuple[int, dict[str, Any], bytes]]) -> _Batch:
 
 
 class _BatchSender:
-    """Posts a run's batches in order on one thread of its own, while the run thread builds
-    the next batch and records the replies, in item order.
+    """Posts a run's batches in order on one thread of `worker_pool`, while the run thread
+    builds the next batch and records the replies, in item order.
 
     At most MAX_OUTSTANDING batches are sent and not yet recorded: one in flight and one
     queued, so the thread posts the next batch as soon as a reply arrives. The thread posts
@@ -1320,7 +1436,8 @@ class _BatchSender:
         self.condition = threading.Condition()
         self.queued: deque[_Batch | None] = deque()  # None stops the thread
         self.replies: deque[tuple[_Batch, _Reply | BaseException | None]] = deque()
-        self.thread: threading.Thread | None = None
+        self.started = False
+        self.stopped = threading.Event()  # set when _post_queued returns
 
     def send(self, batch: _Batch) -> None:
         """Queue `batch` unless it is empty or the run was interrupted. First record replies
@@ -1334,14 +1451,18 @@ class _BatchSender:
             self.queued.append(batch)
             self.outstanding += 1
             self.condition.notify_all()
-        if self.thread is None:
-            self.thread = threading.Thread(
-                target=self._post_queued, name="segment-gui-batch", daemon=True
-            )
-            self.thread.start()
+        if not self.started:
+            self.started = True
+            worker_pool.submit(self._post_queued)
 
     def _post_queued(self) -> None:
         """Post each queued batch in turn, on the sender's thread, until None is queued."""
+        try:
+            self._post_until_stopped()
+        finally:
+            self.stopped.set()
+
+    def _post_until_stopped(self) -> None:
         halted = False
         while True:
             with self.condition:
@@ -1352,8 +1473,6 @@ class _BatchSender:
                 return
             reply: _Reply | BaseException | None = None
             if not halted and not self.run.cancel.is_set():
-                # NOTE: the run thread may still be adding batch.entries (see _Batch.complete)
-                # while this posts; sending reads only the serialized data.
                 message = SerializedMessage("batch", {"batch": batch.entries}, batch.data)
                 try:
                     posted = self.run.post(self.base_url, message, self.write_key, self.options)
@@ -1367,6 +1486,22 @@ class _BatchSender:
                 self.replies.append((batch, reply))
                 self.condition.notify_all()
 
+    def wait_for_connection(self) -> None:
+        """Wait until the run's session has opened its connection, or a reply has arrived.
+
+        Building a batch holds the GIL for about 0.5 ms. While the first request connects,
+        which takes a thread of `worker_pool` and the sender's thread in turn, building the
+        next batch delayed the first request by about 1 ms. Connections made through a
+        proxy are not registered, so such a run waits for the first reply instead.
+        """
+        connected = self.run.registry.connected
+        while not connected.wait(CANCEL_POLL_SECONDS):
+            with self.condition:
+                if self.replies or not self.outstanding:
+                    return
+            if self.run.cancel.is_set():
+                return
+
     def wait(self) -> None:
         """Wait for every outstanding batch and record its items' results."""
         while self.outstanding:
@@ -1375,7 +1510,7 @@ class _BatchSender:
     def join(self) -> None:
         """Stop the thread, without recording results. With a batch still outstanding, wait
         until its post has ended, so the run's session is not closed under it."""
-        if self.thread is None:
+        if not self.started:
             return
         with self.condition:
             self.queued.clear()
@@ -1383,7 +1518,7 @@ class _BatchSender:
             self.condition.notify_all()
             idle = self.outstanding == 0  # every reply is recorded, so nothing is posting
         if not idle:
-            self.thread.join()
+            self.stopped.wait()
 
     def _record_next(self) -> None:
         """Wait for the oldest outstanding batch and record its items' results."""
@@ -1398,17 +1533,7 @@ class _BatchSender:
         self.number += 1
         if isinstance(reply, BaseException):
             raise reply
-        batch.complete()
-        indexes, entries = batch.indexes, batch.entries
         if reply.status == FAILED:
-            first, last = indexes[0] + 1, indexes[-1] + 1
+            first, last = batch.indexes[0] + 1, batch.indexes[-1] + 1
             reply.error = f"the batch request with items {first} to {last} failed: {reply.error}"
-        status, http_status, response = reply.status, reply.http_status, reply.response
-        error, elapsed_ms, in_flight = reply.error, reply.elapsed_ms, reply.in_flight
-        results = [
-            ItemResult(
-                index, status, entry, http_status, response, error, elapsed_ms, number, in_flight
-            )
-            for index, entry in zip(indexes, entries, strict=True)
-        ]
-        self.run.finish_all(results, reply.output)
+        self.run.finish_batch(batch, number, reply)

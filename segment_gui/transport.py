@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
+import queue
 import random
 import socket
 import threading
@@ -443,6 +444,8 @@ class SocketRegistry:
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._shut = False
+        # Set once a connection of the session is open.
+        self.connected = threading.Event()
         # Set by DirectRequests: connections then connect on a thread of their own and give
         # up when this event is set.
         self.cancel: threading.Event | None = None
@@ -453,6 +456,7 @@ class SocketRegistry:
         with self._lock:
             self._sockets.add(sock)
             shut = self._shut
+        self.connected.set()
         if shut:
             _shutdown_socket(sock)
 
@@ -556,36 +560,113 @@ class _Cancelled(Exception):
     """The cancel event was set while a request ran."""
 
 
+class DaemonPool:
+    """Daemon threads that each run one submitted function at a time and then wait for the
+    next one, so that a caller does not wait for a new thread to start.
+
+    `Thread.start` returns only once the new thread runs, which can take milliseconds on a
+    busy machine (docs/BENCHMARKS.md has figures). `submit` hands the function to an idle
+    thread and returns at once. It starts a new thread only when every thread is busy, so
+    the pool grows to the largest number of functions that ran at the same time. The
+    threads are daemon threads, so a function still blocked at exit does not keep the
+    process alive.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on an idle thread of the pool, or on a new one."""
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name=self._name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except BaseException:  # logged, so that the thread stays in the pool
+                logger.exception("A task on a %s thread failed", self._name)
+            del job
+            with self._lock:
+                self._idle += 1
+
+
+# Runs the connects of DirectRequests sessions and the senders of batch runs.
+worker_pool = DaemonPool("segment-gui-worker")
+
+
+class _CancelWatcher:
+    """One daemon thread that shuts down the sockets of each watched DirectRequests as soon
+    as its cancel event is set, which ends a blocked send or read. It checks every
+    CANCEL_POLL_SECONDS while any DirectRequests is open and sleeps while none is.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._watched: set[DirectRequests] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, direct: DirectRequests) -> None:
+        with self._condition:
+            self._watched.add(direct)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="segment-gui-cancel", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify()
+
+    def remove(self, direct: DirectRequests) -> None:
+        with self._condition:
+            self._watched.discard(direct)
+
+    def _watch(self) -> None:
+        while True:
+            with self._condition:
+                while not self._watched:
+                    self._condition.wait()
+                cancelled = [direct for direct in self._watched if direct.cancel.is_set()]
+                self._watched.difference_update(cancelled)
+            for direct in cancelled:
+                direct.registry.shutdown_all()
+            time.sleep(CANCEL_POLL_SECONDS)
+
+
+_cancel_watcher = _CancelWatcher()
+
+
 class DirectRequests:
     """Runs one caller's requests on the caller's own thread, for a run of many sends, where
     `send` would otherwise start a thread per request and wait for it.
 
-    A watching thread shuts down the registry's sockets as soon as `cancel` is set, which
-    ends a blocked send or read at once. Connecting, which no shutdown reaches, runs on a
-    thread of its own (see `_tracking_session`), so a cancel interrupts it as well. Call
-    `close` when the run ends.
+    A shared watching thread shuts down the registry's sockets within CANCEL_POLL_SECONDS
+    of `cancel` being set, which ends a blocked send or read. Connecting, which no shutdown
+    reaches, runs on a thread of `worker_pool` (see `_tracking_session`), so a cancel
+    interrupts it as well. Call `close` when the run ends.
     """
 
     def __init__(self, registry: SocketRegistry, cancel: threading.Event) -> None:
         self.registry = registry
         self.cancel = cancel
-        self._closed = threading.Event()
         registry.cancel = cancel
-        self._watcher = threading.Thread(target=self._watch, name="segment-gui-cancel", daemon=True)
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        while not self._closed.is_set():
-            if self.cancel.wait(CANCEL_POLL_SECONDS):
-                self.registry.shutdown_all()
-                return
+        _cancel_watcher.add(self)
 
     def close(self) -> None:
-        self._closed.set()
+        _cancel_watcher.remove(self)
 
 
 def _connect_cancellable(connect: Callable[[], None], cancel: threading.Event) -> None:
-    """Run `connect` on a daemon thread and wait for it, or raise _Cancelled on cancel.
+    """Run `connect` on a thread of `worker_pool` and wait for it, or raise _Cancelled on
+    cancel.
 
     After a cancel the thread finishes its connect alone, within the connect timeout.
     """
@@ -600,7 +681,7 @@ def _connect_cancellable(connect: Callable[[], None], cancel: threading.Event) -
         finally:
             finished.set()
 
-    threading.Thread(target=run, name="segment-gui-connect", daemon=True).start()
+    worker_pool.submit(run)
     while not finished.wait(CANCEL_POLL_SECONDS):
         if cancel.is_set():
             raise _Cancelled

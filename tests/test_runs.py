@@ -1341,7 +1341,6 @@ def test_template_batch_matches_compose(spec: NodeSpec, values: dict[str, Any], 
         pytest.skip("this message has no batch type")
 
     batch = template.batch(range(3, 7), UUIDSource())
-    batch.complete()
 
     assert list(batch.indexes) == [3, 4, 5, 6]
     expected = []
@@ -1537,3 +1536,86 @@ def test_cancel_while_connecting(spec: NodeSpec, engine: ExpressionEngine, deliv
     assert report.results[0].in_flight
     # Returned on the cancel, not after the 60 s connect timeout.
     assert elapsed < 30
+
+
+def test_template_batch_results_match_received(
+    spec: NodeSpec, engine: ExpressionEngine, sandbox: SandboxCollector
+) -> None:
+    # Fixed values without a User ID: every item gets its own messageId and anonymousId.
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    count = 5000
+
+    report = run(spec, engine, values, [{}] * count, sandbox.base_url, delivery="batch")
+
+    received = [{"type": record.type, **record.message} for record in sandbox.messages()]
+    assert report.ok
+    assert report.counts()["sent"] == count
+    assert len(report.results) == count
+    assert [result.payload for result in report.results] == received
+    assert len({payload["messageId"] for payload in received}) == count
+    assert len({payload["anonymousId"] for payload in received}) == count
+    assert [result.index for result in report.results] == list(range(count))
+    assert {result.batch for result in report.results} == {0, 1}
+    assert all(result.http_status == 200 for result in report.results)
+    assert report.output == [{"success": True}] * count
+
+
+def test_template_batch_results_read_twice(
+    spec: NodeSpec, engine: ExpressionEngine, sandbox: SandboxCollector
+) -> None:
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+
+    report = run(spec, engine, values, [{}] * 10, sandbox.base_url, delivery="batch")
+
+    last = report.results[-1]
+    assert last is report.results[9]
+    assert last.index == 9
+    assert [result.index for result in report.results[2:5]] == [2, 3, 4]
+    assert report.results[2:5][0] is report.results[2]
+    with pytest.raises(IndexError):
+        report.results[10]
+    with pytest.raises(IndexError):
+        report.results[-11]
+
+
+def test_template_batch_on_result_objects(
+    spec: NodeSpec, engine: ExpressionEngine, sandbox: SandboxCollector
+) -> None:
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    finished: list[ItemResult] = []
+
+    report = run(
+        spec,
+        engine,
+        values,
+        [{}] * 3000,
+        sandbox.base_url,
+        delivery="batch",
+        on_result=finished.append,
+    )
+
+    assert [result.index for result in finished] == list(range(3000))
+    assert all(passed is kept for passed, kept in zip(finished, report.results, strict=True))
+    assert [result.payload for result in finished] == [
+        {"type": record.type, **record.message} for record in sandbox.messages()
+    ]
+
+
+def test_template_batches_refused_connection(spec: NodeSpec, engine: ExpressionEngine) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    values = {"resource": "track", "operation": "event", "event": "Signed Up"}
+    settings = RunSettings(on_error="continueRegularOutput")
+
+    # Several batches, so the run waits for the first connection before building the second.
+    report = run(
+        spec, engine, values, [{}] * 5000, f"http://127.0.0.1:{port}/v1", settings, delivery="batch"
+    )
+
+    assert report.counts()["failed"] == 5000
+    assert {result.batch for result in report.results} == {0, 1}
+    assert "refused" in report.results[0].error
+    assert "refused" in report.results[-1].error

@@ -878,3 +878,55 @@ def test_pin_environment_ca_bundle(
 
         assert session.verify == (str(bundle) if verify == "CA_FILE" else verify)
         assert session.trust_env is False
+
+
+# -- worker threads ---------------------------------------------------------------------------
+
+
+def wait_until_idle(pool: transport.DaemonPool, threads: int) -> None:
+    """Wait until `threads` threads of the pool wait for a task, or fail after 5 s."""
+    deadline = time.monotonic() + 5
+    while pool._idle < threads:
+        assert time.monotonic() < deadline, f"{pool._idle} of {threads} threads became idle"
+        time.sleep(0.01)
+
+
+def test_daemon_pool_reuses_idle_thread(caplog: pytest.LogCaptureFixture) -> None:
+    pool = transport.DaemonPool("test-pool")
+    threads: list[threading.Thread] = []
+
+    def fail() -> None:
+        threads.append(threading.current_thread())
+        raise RuntimeError("task failed on purpose")
+
+    with caplog.at_level(logging.ERROR, logger="segment_gui.transport"):
+        pool.submit(fail)
+        wait_until_idle(pool, 1)
+        # The thread went back to the pool after the failed task, so it runs the next one.
+        pool.submit(lambda: threads.append(threading.current_thread()))
+        wait_until_idle(pool, 1)
+
+    assert len(threads) == 2
+    assert threads[0] is threads[1]
+    assert threads[0].daemon
+    assert threads[0].name == "test-pool"
+    assert "task failed on purpose" in caplog.text
+
+
+def test_daemon_pool_runs_tasks_concurrently() -> None:
+    pool = transport.DaemonPool("test-pool")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def block() -> None:
+        started.release()
+        release.wait(5)
+
+    try:
+        pool.submit(block)
+        pool.submit(block)
+
+        assert started.acquire(timeout=5)
+        assert started.acquire(timeout=5)
+    finally:
+        release.set()
