@@ -237,7 +237,9 @@ def test_undo_rows_add_move_remove(active: Any, qtbot: Any) -> None:
 def test_undo_collection_add_remove(active: Any, qtbot: Any) -> None:
     window = active
     qtbot.mouseClick(button(window, "context:add"), Qt.MouseButton.LeftButton)
-    qtbot.keyClicks(line(window, "context.contextUi.locate"), "en-GB")
+    locale = line(window, "context.contextUi.locate")
+    locale.setFocus()  # the user clicks into the field before typing
+    qtbot.keyClicks(locale, "en-GB")
     qtbot.mouseClick(button(window, "context.contextUi:remove"), Qt.MouseButton.LeftButton)
     assert "locale" not in preview(window)["context"]
 
@@ -325,3 +327,23 @@ def test_clicks_starting_outside_the_form_are_separate_steps(active: Any, qtbot:
     assert window.form.editor("properties").row_count() == 1
     window.undo_action.trigger()
     assert window.form.editor("properties").row_count() == 0
+
+
+def test_choice_is_a_step_at_once(active: Any, qtbot: Any) -> None:
+    window = active
+    operation = window.form.findChild(QComboBox, "operation")
+    operation.setFocus()
+    qtbot.waitUntil(operation.hasFocus, timeout=3000)
+    first = operation.currentData()
+    qtbot.keyClick(operation, Qt.Key.Key_Down)
+    second = operation.currentData()
+    qtbot.keyClick(operation, Qt.Key.Key_Down)
+    assert len({first, second, operation.currentData()}) == 3
+    # No pause or focus change is needed to close the step of a choice.
+    assert not window.form_history.has_pending()
+    assert window.undo_action.text() == "&Undo Change Operation"
+
+    window.undo_action.trigger()
+    assert window.parameters()["operation"] == second
+    window.undo_action.trigger()
+    assert window.parameters()["operation"] == first

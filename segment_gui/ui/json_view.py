@@ -166,7 +166,11 @@ class JsonView(QPlainTextEdit):
         return 2 * _GUTTER_PADDING + self.fontMetrics().horizontalAdvance("9") * digits
 
     def _update_gutter_width(self) -> None:
-        self.setViewportMargins(self.gutter_width(), 0, 0, 0)
+        # setViewportMargins lays out the viewport and resizes it even for equal margins, so
+        # the call is skipped when the width is the same, as it is on most full repaints.
+        width = self.gutter_width()
+        if width != self.viewportMargins().left():
+            self.setViewportMargins(width, 0, 0, 0)
 
     def paint_line_numbers(self, event: QPaintEvent) -> None:
         palette = self.palette()

@@ -1,14 +1,15 @@
 """Undo and redo for the generated forms, kept as snapshots of their values.
 
 Each step contains the form's values before and after it. The form reports changes without
-saying what changed. So a step is closed when the user pauses typing (`PAUSE_MS`), moves the
-focus or presses a mouse button. Typing a word is then one step, and a click on Add or Remove
-is a step of its own. Ctrl+Z in a text box undoes a form step rather than the box's own edit,
+saying what changed. A change made while no text box of the form has the focus (a choice, a
+check box, a click on Add or Remove) is a step of its own at once. Typing stays one step until
+the user pauses (`PAUSE_MS`), moves the focus or presses a mouse button, so a typed word is one
+step. Ctrl+Z in a text box undoes a form step rather than the box's own edit,
 so there is one history, not one per box.
 
 A Python event filter on the whole application costs a call into Python for every event, about
 400 of them when a collection row is added. So the history filters the application's events
-only while a step is open, to see mouse presses, and otherwise filters the events of the
+only while a typing step is open, to see mouse presses, and otherwise filters the events of the
 focused form widget only, to see Ctrl+Z and the redo keys.
 """
 
@@ -20,7 +21,15 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QTextEdit,
+    QWidget,
+)
 
 from segment_gui.changes import describe_change
 from segment_gui.spec import Field
@@ -67,6 +76,10 @@ class _Step(QUndoCommand):
         self._history.apply(self._tracked, self._before, self._path)
 
 
+# Widgets where a change comes from typing, so one step lasts until a pause.
+TEXT_ENTRY = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
+
+
 class FormHistory(QObject):
     """One undo history over several forms, with the state of the Undo and Redo actions."""
 
@@ -83,8 +96,8 @@ class FormHistory(QObject):
         self._timer.timeout.connect(self.flush)
         # Bound methods, not lambdas, so Qt drops the connections when this object goes.
         self.stack.indexChanged.connect(self._on_index_changed)
-        # Whether this object filters the application's events, which it does while a step
-        # is open.
+        # Whether this object filters the application's events, which it does while a typing
+        # step is open.
         self._watching_mouse = False
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -180,10 +193,10 @@ class FormHistory(QObject):
     def _watch_mouse(self, watch: bool) -> None:
         """Start or stop filtering the application's events, which shows every mouse press.
 
-        An application-wide Python filter costs a call into Python for every event. The first
-        event it gets for an object of one of Qt's private classes also makes PySide6 create
-        every class it has not created yet, with about 190 enums, which took 10 to 30 ms when
-        the window installed the filter at start-up.
+        An application-wide Python filter costs a call into Python for every event. Its first
+        event for an object of one of Qt's private classes also makes PySide6 create every
+        class not created yet, with about 190 enums. That took 10 to 30 ms when the window
+        installed the filter at start-up.
         """
         app = QApplication.instance()
         if watch == self._watching_mouse or app is None:
@@ -199,6 +212,14 @@ class FormHistory(QObject):
             return
         was_pending = self.has_pending()
         tracked.pending = True
+        focus = QApplication.focusWidget()
+        if not (isinstance(focus, TEXT_ENTRY) and self._inside_form(focus)):
+            # A choice, a check box or a button click is a step of its own, closed at once.
+            # Only typing stays open until a pause, so no event filter is needed here.
+            self.flush()
+            if not was_pending:
+                self.changed.emit()
+            return
         self._timer.start()
         if not was_pending:
             self._watch_mouse(True)
