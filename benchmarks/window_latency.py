@@ -105,6 +105,13 @@ def measure_edit(
     editor = window.findChild(QLineEdit, f"properties.propertiesUi[{row}].value")
     if editor is None or not editor.isVisible():
         raise BenchmarkError(f"property row {row} has no visible value editor")
+    # The user clicks into the value before typing. Without the focus a key press would not
+    # count as typing: the undo history would close a step on each one.
+    window.activateWindow()
+    editor.setFocus()
+    settler.settle()
+    if not editor.hasFocus():
+        raise BenchmarkError(f"property row {row}'s value editor did not take the focus")
 
     milliseconds: list[float] = []
     while len(milliseconds) < samples:

@@ -427,6 +427,13 @@ class GeneratedForm(QWidget):
                 self._hide(key)
                 return
         self._prebuild_timer.stop()
+        # Polishing (style, font, palette) and the first size hints of a widget are computed
+        # when it is first shown. Doing both now keeps them out of the first switch to each
+        # operation.
+        for block in self._blocks:
+            block.ensurePolished()
+        for _spec_field, container, _editor in self._editors.values():
+            container.sizeHint()
 
     def _create(self, spec_field: Field) -> tuple[QWidget, Any]:
         """Create a field's editor, hidden, in spec order in its block and in the Tab order."""
