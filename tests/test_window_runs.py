@@ -259,7 +259,8 @@ def test_row_expression_toggled_off_and_on(window: Any) -> None:
     assert row_preview_label(window, path).text() == "→ 24"
 
 
-def test_moved_expression_row_keeps_preview(window: Any) -> None:
+def seats_and_plan_rows(window: Any, seats: str) -> None:
+    """Fill a Track event with two property rows: seats as expression `seats`, plan fixed."""
     track_event(window)
     line(window, "event").setText("Seats Counted")
     paste_items(window, ITEMS)
@@ -268,7 +269,11 @@ def test_moved_expression_row_keeps_preview(window: Any) -> None:
     add.click()
     property_row(window, 0, "seats", "")
     property_row(window, 1, "plan", "fixed")
-    expression(window, "properties.propertiesUi[0].value", "{{ $json.seats + 1 }}")
+    expression(window, "properties.propertiesUi[0].value", seats)
+
+
+def test_moved_expression_row_keeps_preview(window: Any) -> None:
+    seats_and_plan_rows(window, "{{ $json.seats + 1 }}")
 
     window.findChild(QToolButton, "properties.propertiesUi[0]:down").click()
     assert preview(window)["properties"] == {"plan": "fixed", "seats": 4}
@@ -279,15 +284,7 @@ def test_moved_expression_row_keeps_preview(window: Any) -> None:
 
 
 def test_removed_expression_row_and_undo(window: Any) -> None:
-    track_event(window)
-    line(window, "event").setText("Seats Counted")
-    paste_items(window, ITEMS)
-    add = window.findChild(QPushButton, "properties:add")
-    add.click()
-    add.click()
-    property_row(window, 0, "seats", "")
-    property_row(window, 1, "plan", "fixed")
-    expression(window, "properties.propertiesUi[0].value", "{{ $json.seats * 2 }}")
+    seats_and_plan_rows(window, "{{ $json.seats * 2 }}")
     assert preview(window)["properties"] == {"seats": 6, "plan": "fixed"}
     window.form_history.flush()
 
