@@ -217,7 +217,7 @@ def window_latency_rows(settings: dict[str, Any], results: Results) -> None:
     results.rows.append(
         Row(
             SWITCH,
-            "all 8 choices in turn",
+            "every resource and operation in turn",
             _latency(switch),
             target=f"p95 ≤ {MAX_SWITCH_P95_MS:g} ms",
             result=verdict(percentile(switch, 0.95) <= MAX_SWITCH_P95_MS),

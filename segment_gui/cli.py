@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     credential_delete.add_argument("name", metavar="NAME")
 
-    preset = commands.add_parser("preset", help="list, show or delete saved presets")
+    preset = commands.add_parser(
+        "preset", help="list, show, delete, import or export saved presets"
+    )
     preset_commands = preset.add_subparsers(dest="action", metavar="ACTION", required=True)
     preset_commands.add_parser("list", help="list preset names")
     preset_show = preset_commands.add_parser("show", help="print a preset file")

@@ -347,3 +347,28 @@ def test_choice_is_a_step_at_once(active: Any, qtbot: Any) -> None:
     assert window.parameters()["operation"] == second
     window.undo_action.trigger()
     assert window.parameters()["operation"] == first
+
+
+def test_remove_then_typing_are_two_steps(active: Any, qtbot: Any) -> None:
+    window = active
+    add = button(window, "properties:add")
+    for key in ("k0", "k1", "k2"):
+        qtbot.mouseClick(add, Qt.MouseButton.LeftButton)
+        index = window.form.editor("properties").row_count() - 1
+        qtbot.keyClicks(line(window, f"properties.propertiesUi[{index}].key"), key)
+    value = line(window, "properties.propertiesUi[2].value")
+    value.setFocus()
+    qtbot.waitUntil(value.hasFocus, timeout=3000)
+    window.form_history.flush()
+
+    # Remove takes no focus, so the value box still has it when the user types on at once.
+    qtbot.mouseClick(button(window, "properties.propertiesUi[0]:remove"), Qt.MouseButton.LeftButton)
+    value = line(window, "properties.propertiesUi[1].value")
+    assert value.hasFocus()
+    qtbot.keyClicks(value, "zz")
+    assert preview(window)["properties"] == {"k1": "", "k2": "zz"}
+
+    window.undo_action.trigger()
+    assert preview(window)["properties"] == {"k1": "", "k2": ""}
+    window.undo_action.trigger()
+    assert list(preview(window)["properties"]) == ["k0", "k1", "k2"]

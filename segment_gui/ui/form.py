@@ -72,6 +72,8 @@ class GeneratedForm(QWidget):
     """
 
     values_changed = Signal()
+    # A collection's rows or sections were added, removed or moved by the user.
+    rows_changed = Signal()
 
     def __init__(
         self,
@@ -447,6 +449,7 @@ class GeneratedForm(QWidget):
         editor.value_changed.connect(lambda e=editor, f=spec_field: self._on_editor_changed(f, e))
         if isinstance(editor, FixedCollectionEditor):
             editor.structure_changed.connect(self._forget_leaves)
+            editor.structure_changed.connect(self.rows_changed)
         position = self._spec_index[id(spec_field)]
         earlier = [key for key in self._editors if self._spec_index[key] < position]
         later = [key for key in self._editors if self._spec_index[key] > position]

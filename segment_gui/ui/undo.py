@@ -99,6 +99,8 @@ class FormHistory(QObject):
         # Whether this object filters the application's events, which it does while a typing
         # step is open.
         self._watching_mouse = False
+        # Whether rows were added, removed or moved since the last change was recorded.
+        self._rows_changed = False
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.focusChanged.connect(self._on_focus_changed)
@@ -110,6 +112,7 @@ class FormHistory(QObject):
         tracked = _Tracked(form, fields, form.values_snapshot())
         self._tracked.append(tracked)
         form.values_changed.connect(lambda: self._on_changed(tracked))
+        form.rows_changed.connect(self._on_rows_changed)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class FormHistory(QObject):
         for tracked in self._tracked:
             tracked.state = tracked.form.values_snapshot()
             tracked.pending = False
+        self._rows_changed = False
         self._watch_mouse(False)
         self.stack.clear()
         self.changed.emit()
@@ -166,6 +170,7 @@ class FormHistory(QObject):
             self._applying = False
         tracked.state = tracked.form.values_snapshot()
         tracked.pending = False
+        self._rows_changed = False
         self._watch_mouse(self.has_pending())
         # Rows the form has just rebuilt are shown by a queued call, and a hidden widget
         # cannot take the focus, so focusing waits for the event loop.
@@ -207,13 +212,20 @@ class FormHistory(QObject):
             app.removeEventFilter(self)
         self._watching_mouse = watch
 
+    def _on_rows_changed(self) -> None:
+        self._rows_changed = True
+
     def _on_changed(self, tracked: _Tracked) -> None:
         if self._applying:
             return
         was_pending = self.has_pending()
         tracked.pending = True
         focus = QApplication.focusWidget()
-        if not (isinstance(focus, TEXT_ENTRY) and self._inside_form(focus)):
+        typing = isinstance(focus, TEXT_ENTRY) and self._inside_form(focus)
+        # A row's Remove, Up and Down buttons take no focus, so the text box keeps it.
+        typing = typing and not self._rows_changed
+        self._rows_changed = False
+        if not typing:
             # A choice, a check box or a button click is a step of its own, closed at once.
             # Only typing stays open until a pause, so no event filter is needed here.
             self.flush()
