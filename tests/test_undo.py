@@ -297,7 +297,7 @@ def test_undo_new_request_clears_history(active: Any, qtbot: Any) -> None:
     assert window.undo_action.text() == "&Undo"
 
 
-def test_click_in_the_same_box_closes_a_typing_step(active: Any, qtbot: Any) -> None:
+def test_click_in_box_closes_typing_step(active: Any, qtbot: Any) -> None:
     window = active
     user = line(window, "userId")
     user.setFocus()
