@@ -7,9 +7,9 @@ reads the source with `inspect.getsource`, which decodes the whole file and keep
 `linecache` for the life of the process. For the 100 or so modules the window imports at
 start-up, that cost about 5 MiB of resident memory and a few milliseconds.
 
-`install()` swaps in a check that reads the same file as bytes and keeps nothing. It gives the
-same answer for every module with a `.py` file, and hands every other module (built-in,
-extension, frozen or zip-imported) to PySide6's own check. Where PySide6 has no such check,
+`install()` swaps in a check that reads the same file as bytes and keeps nothing. Its result
+is the same for every module with a `.py` file. Every other module (built-in, extension,
+frozen or zip-imported) goes to PySide6's own check. Where PySide6 has no such check,
 as in other versions, `install()` does nothing.
 """
 
