@@ -195,7 +195,7 @@ class ItemResult:
 
 @dataclass(slots=True)
 class _SentBatch:
-    """A sent batch request, which stands for the results of its items `first` to
+    """A sent batch request, which represents the results of its items `first` to
     `first + len(entries) - 1`. Their batch items are `entries`."""
 
     first: int

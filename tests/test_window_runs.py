@@ -250,7 +250,7 @@ def test_row_expression_toggled_off_and_on(window: Any) -> None:
     assert line(window, path).text() == ""
     line(window, path).setText("fixed")
     assert preview(window)["properties"] == {"k0": "v0", "k1": "fixed", "k2": "v2"}
-    assert not window.form.holds_expression()
+    assert not window.form.has_expression()
 
     window.findChild(QToolButton, f"{path}:mode").setChecked(True)
     assert preview(window)["properties"]["k1"] == 6
@@ -290,7 +290,7 @@ def test_removed_expression_row_and_undo(window: Any) -> None:
 
     window.findChild(QToolButton, "properties.propertiesUi[0]:remove").click()
     assert preview(window)["properties"] == {"plan": "fixed"}
-    assert not window.form.holds_expression()
+    assert not window.form.has_expression()
     assert window.form.expression_leaves() == []
 
     window.form_history.undo()
@@ -315,7 +315,7 @@ def test_expression_in_nested_row(window: Any) -> None:
 
     window.findChild(QToolButton, "context.contextUi.app.appUi:remove").click()
     assert "app" not in preview(window)["context"]
-    assert not window.form.holds_expression()
+    assert not window.form.has_expression()
 
 
 def test_fixed_text_starting_with_equals_resolved(window: Any) -> None:
@@ -323,5 +323,5 @@ def test_fixed_text_starting_with_equals_resolved(window: Any) -> None:
     line(window, "event").setText("Seats Counted")
     window.findChild(QPushButton, "properties:add").click()
     property_row(window, 0, "note", "={{ 1 + 1 }}")
-    assert window.form.holds_expression()
+    assert window.form.has_expression()
     assert preview(window)["properties"] == {"note": 2}

@@ -569,7 +569,7 @@ class _OptionGroup(QFrame):
     structure_changed = Signal()
     remove_requested = Signal(object)
     move_requested = Signal(object, int)
-    # holds_expression changed; emitted before value_changed.
+    # has_expression changed; emitted before value_changed.
     expression_changed = Signal(object)
 
     def __init__(
@@ -584,7 +584,7 @@ class _OptionGroup(QFrame):
         self._value: dict[str, Any] | None = None
         self._leaves: list[LeafField] | None = None
         # Whether value() contains an expression, kept up to date as fields change.
-        self.holds_expression = False
+        self.has_expression = False
         compact = len(option.fields) <= 3 and all(
             f.type != "fixedCollection" for f in option.fields
         )
@@ -695,23 +695,23 @@ class _OptionGroup(QFrame):
 
     def expression_leaves(self) -> list[LeafField]:
         """Return the row's leaf fields in expression mode, nested rows included."""
-        if not self.holds_expression:
+        if not self.has_expression:
             return []
         return [leaf for leaf in self.leaf_fields() if leaf.is_expression()]
 
     def _update_expression_state(self) -> None:
-        """Set holds_expression from the fields' values, reading nested collections' own state."""
-        holds = False
+        """Set has_expression from the fields' values, reading nested collections' own state."""
+        found = False
         for editor in self.editors.values():
             if isinstance(editor, FixedCollectionEditor):
-                holds = editor.holds_expression()
+                found = editor.has_expression()
             else:
                 value = editor.value()
-                holds = isinstance(value, str) and value.startswith("=")
-            if holds:
+                found = isinstance(value, str) and value.startswith("=")
+            if found:
                 break
-        if holds != self.holds_expression:
-            self.holds_expression = holds
+        if found != self.has_expression:
+            self.has_expression = found
             self.expression_changed.emit(self)
 
     def _on_field_changed(self) -> None:
@@ -903,7 +903,7 @@ class FixedCollectionEditor(QWidget):
             self._leaf_paths = {leaf.path: leaf for leaf in self.leaf_fields()}
         return self._leaf_paths
 
-    def holds_expression(self) -> bool:
+    def has_expression(self) -> bool:
         """Tell whether value() contains an expression, without reading every row."""
         return bool(self._expression_rows)
 
@@ -981,7 +981,7 @@ class FixedCollectionEditor(QWidget):
         # A spare's signals are blocked, so setting its value reports no change.
         group.set_value(copy_json(value))
         group.blockSignals(False)
-        if group.holds_expression:
+        if group.has_expression:
             self._expression_rows[group] = None
         groups.append(group)
         block.rows_layout.insertWidget(block_index, group)
@@ -1044,7 +1044,7 @@ class FixedCollectionEditor(QWidget):
         return True
 
     def _on_row_expression_changed(self, group: _OptionGroup) -> None:
-        if group.holds_expression:
+        if group.has_expression:
             self._expression_rows[group] = None
         else:
             self._expression_rows.pop(group, None)

@@ -125,8 +125,8 @@ class GeneratedForm(QWidget):
                 self._blocks.append(block)
             self._block_of[id(spec_field)] = self._blocks[-1]
         self._layout.addStretch(1)
-        # The message labels shown, with their text, by the path they show it for.
-        self._shown_messages: dict[str, tuple[QLabel, str]] = {}
+        # The message labels in view, with their text, by the path they show it for.
+        self._labels_by_path: dict[str, tuple[QLabel, str]] = {}
         # Message labels of fields hidden since, left as they were, with their text.
         self._parked_messages: dict[QLabel, str] = {}
         # The message texts and the path index of the last show_diagnostics call.
@@ -159,7 +159,7 @@ class GeneratedForm(QWidget):
         The caller must not change the values."""
         return dict(self._values)
 
-    def holds_expression(self) -> bool:
+    def has_expression(self) -> bool:
         """Tell whether any stored value, hidden fields' included, contains an expression."""
         found = False
         checks = self._expression_checks
@@ -246,12 +246,12 @@ class GeneratedForm(QWidget):
             moved.update(previous_index.keys() - index.keys())
             changed.update(moved & (texts.keys() | previous_texts.keys()))
 
-        shown = self._shown_messages
+        labels = self._labels_by_path
         parked = self._parked_messages
         cleared: dict[QLabel, str] = {}
         updates: dict[QLabel, tuple[str, str]] = {}
         for path in changed:
-            old = shown.pop(path, None)
+            old = labels.pop(path, None)
             if old is not None:
                 cleared[old[0]] = old[1]
             text = texts.get(path)
@@ -276,7 +276,7 @@ class GeneratedForm(QWidget):
                 label.setText(text)
             if label.isHidden():
                 label.show()
-            shown[path] = (label, text)
+            labels[path] = (label, text)
         for label in list(parked):
             if not shiboken6.isValid(label):
                 del parked[label]
@@ -470,7 +470,7 @@ class GeneratedForm(QWidget):
         self._values[spec_field.name] = value
         if isinstance(editor, FixedCollectionEditor):
             # The collection tracks its rows' expressions, which saves walking every row.
-            self._expression_checks[spec_field.name] = (value, editor.holds_expression())
+            self._expression_checks[spec_field.name] = (value, editor.has_expression())
         self._after_change(spec_field.name)
 
     def _after_change(self, name: str) -> None:

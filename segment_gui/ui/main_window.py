@@ -644,8 +644,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         values = self.form.values_view()
         # Both checks read state that the form and its collections keep up to date, so
         # neither walks every row. A field in expression mode always stores a value starting
-        # with "=", so holds_expression() covers it too.
-        if not self.form.holds_expression():
+        # with "=", so has_expression() covers it too.
+        if not self.form.has_expression():
             return values, {}
         fields = self.form.expression_leaves()
         engine = _shared_engine()
