@@ -17,6 +17,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QFrame,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -792,6 +793,13 @@ def test_status_lines_scroll_long_text(qtbot: Any) -> None:
 
     scroll_bar = status.verticalScrollBar()
     status.setFocus()
+    QApplication.processEvents()
+    # The focus frame fits in the room kept for it: three whole lines still show.
+    metrics = status.label.fontMetrics()
+    assert status.frameShape() == QFrame.Shape.StyledPanel
+    assert status.frameWidth() > 0
+    assert status.height() == height
+    assert status.viewport().height() >= 2 * metrics.lineSpacing() + metrics.height()
     QTest.keyClick(status, Qt.Key.Key_PageDown)
     assert scroll_bar.value() > 0
     QTest.keyClick(status, Qt.Key.Key_End)

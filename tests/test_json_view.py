@@ -66,6 +66,16 @@ def test_gutter_grows_with_lines(qtbot: Any) -> None:
     qtbot.waitUntil(lambda: view.line_numbers.width() == ten_thousand, timeout=2000)
 
 
+def test_gutter_follows_the_font(qtbot: Any) -> None:
+    view = make_view(qtbot, "\n".join(["1"] * 100))
+    before = view.viewportMargins().left()
+    font = view.font()
+    font.setPointSizeF(font.pointSizeF() * 2)
+    view.setFont(font)
+
+    assert view.viewportMargins().left() == view.gutter_width() > before
+
+
 def test_copy_is_plain_text(qtbot: Any) -> None:
     body = json.dumps(
         {"name": "Zoë\u00a0K", "nested": {"list": [1, 2.5, None]}}, indent=2, ensure_ascii=False

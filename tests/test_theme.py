@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtGui import QColor, QImage, QPalette
-from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton, QWidget
 
 from segment_gui import create_window
 from segment_gui.ui.theme import (
     MIN_TEXT_CONTRAST,
+    SchemeController,
     contrast_ratio,
     fallback_palette,
     readable,
@@ -99,9 +100,27 @@ def test_scheme_rejects_unknown_choice() -> None:
 
 def test_light_choice_overrides_dark() -> None:
     controller = scheme_controller()
+    assert scheme_controller() is controller
+    system_style = QApplication.style().name()
     assert controller.apply("dark") == "dark"
     assert controller.apply("light") == "light"
     assert controller.apply("system") == "light"
+    assert QApplication.style().name() == system_style
+
+
+def test_system_choice_restores_the_platform_style(qapp: Any) -> None:
+    # A controller of its own, so that the shared one keeps its state.
+    original = qapp.style().name()
+    qapp.setStyle("Windows")
+    controller = SchemeController(qapp)
+    try:
+        assert controller.apply("dark") == "dark"
+        assert qapp.style().name().casefold() == "fusion"
+        assert controller.apply("system") == "light"
+        assert qapp.style().name().casefold() == "windows"
+    finally:
+        controller.deleteLater()
+        qapp.setStyle(original)
 
 
 # -- contrast ---------------------------------------------------------------------------

@@ -166,6 +166,9 @@ class JsonView(QPlainTextEdit):
         return 2 * _GUTTER_PADDING + self.fontMetrics().horizontalAdvance("9") * digits
 
     def _update_gutter_width(self) -> None:
+        # The width follows the number of lines (blockCountChanged) and the font (FontChange).
+        # Nothing on the start-up path calls viewport(): PySide6's first wrapper for a viewport
+        # that Qt created makes it set up about 80 Python enums, about 10 ms.
         # setViewportMargins lays out the viewport and resizes it even for equal margins, so
         # the call is skipped when the width is the same, as it is on most full repaints.
         width = self.gutter_width()
@@ -202,8 +205,6 @@ class JsonView(QPlainTextEdit):
             self.line_numbers.scroll(0, dy)
         else:
             self.line_numbers.update(0, rect.y(), self.line_numbers.width(), rect.height())
-        if rect.contains(self.viewport().rect()):
-            self._update_gutter_width()
         self.highlight_visible()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
@@ -244,7 +245,9 @@ class JsonView(QPlainTextEdit):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if event.type() == QEvent.Type.FontChange:
+            self._update_gutter_width()
+        elif event.type() == QEvent.Type.PaletteChange:
             self.highlighter.set_palette(self.palette())
             self.highlight_visible()
             self.line_numbers.update()

@@ -203,7 +203,10 @@ class SchemeController(QObject):
         super().__init__(app)
         self._app = app
         self.choice = "system"
-        self._system_style = app.style().name()
+        # The style to go back to after the fallback, read when the fallback first replaces
+        # it. Reading it here would wrap the QStyle object at start-up, and PySide6's first
+        # wrapper of a QStyle sets up its Python enums, about 5 ms.
+        self._system_style: str | None = None
         self._overridden = False
         app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
 
@@ -252,13 +255,16 @@ class SchemeController(QObject):
         if not self._overridden:
             return
         self._overridden = False
-        if self._app.style().name().casefold() != self._system_style.casefold():
-            self._app.setStyle(self._system_style)
+        system_style = self._system_style
+        if system_style and self._app.style().name().casefold() != system_style.casefold():
+            self._app.setStyle(system_style)
         # An empty palette makes the application use the platform's palette again.
         self._app.setPalette(QPalette())
 
     def _use_fallback(self, scheme: str) -> None:
         """Use the Fusion style with a fixed palette, for platforms that cannot switch."""
+        if self._system_style is None:
+            self._system_style = self._app.style().name()
         if self._app.style().name().casefold() != _FALLBACK_STYLE.casefold():
             self._app.setStyle(_FALLBACK_STYLE)
         self._app.setPalette(fallback_palette(scheme))
@@ -269,6 +275,9 @@ class SchemeController(QObject):
             self.apply("system")
 
 
+_CONTROLLER_ATTRIBUTE = "_segment_gui_scheme_controller"
+
+
 def scheme_controller() -> SchemeController:
     """Return the application's SchemeController, creating it on first use.
 
@@ -277,7 +286,12 @@ def scheme_controller() -> SchemeController:
     app = QGuiApplication.instance()
     if not isinstance(app, QApplication):
         raise RuntimeError("scheme_controller() needs a QApplication")
-    existing = app.findChild(SchemeController)
+    # An attribute of the application object, not findChild: findChild wraps each child that
+    # Qt made, and PySide6's first wrapper of such a child can set up the Python enums of
+    # dozens of classes, several milliseconds at start-up.
+    existing = getattr(app, _CONTROLLER_ATTRIBUTE, None)
     if isinstance(existing, SchemeController):
         return existing
-    return SchemeController(app)
+    controller = SchemeController(app)
+    setattr(app, _CONTROLLER_ATTRIBUTE, controller)
+    return controller

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QFocusEvent, QKeyEvent, QTextCursor
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from segment_gui.ui.scroll import FittingScrollArea
 
@@ -112,8 +112,13 @@ class StatusLines(TextLine):
     def _fit(self) -> None:
         metrics = self.label.fontMetrics()
         height = metrics.lineSpacing() * (self._visible_lines - 1) + metrics.height()
-        # Room for the focus frame, so that showing it changes no size.
-        height += 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, self)
+        # Room for the focus frame, so that showing it changes no size. The frame's own width
+        # is read rather than the style's metric: importing QStyle creates its Python enums,
+        # about 5 ms at start-up.
+        shape = self.frameShape()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        height += 2 * self.frameWidth()
+        self.setFrameShape(shape)
         if self.height() != height or self.minimumHeight() != height:
             self.setFixedHeight(height)
 
