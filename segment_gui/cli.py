@@ -240,7 +240,7 @@ def _credential_store() -> Any:
 
 def _run_credential(args: argparse.Namespace, out: TextIO) -> int:
     from segment_gui.credentials import CredentialError
-    from segment_gui.transport import EndpointError
+    from segment_gui.endpoints import EndpointError
 
     store = _credential_store()
     try:
@@ -408,17 +408,15 @@ def _run_payload(args: argparse.Namespace, out: TextIO) -> int:
 
 def _run_send(args: argparse.Namespace, out: TextIO) -> int:
     from segment_gui.credentials import CredentialError
-    from segment_gui.model import check_types, resolve_settings
-    from segment_gui.spec import load_spec
-    from segment_gui.transport import (
+    from segment_gui.endpoints import (
         SANDBOX_WRITE_KEY,
         EndpointError,
-        SendError,
-        SendOptions,
         is_loopback_url,
         resolve_base_url,
-        send,
     )
+    from segment_gui.model import check_types, resolve_settings
+    from segment_gui.spec import load_spec
+    from segment_gui.transport import SendError, SendOptions, send
 
     preset = _load_preset(args.preset)
     if args.items is None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from segment_gui.endpoints import check_endpoint
 from segment_gui.logs import register_secret
 from segment_gui.storage import AppPaths, Config, CredentialRecord
-from segment_gui.transport import check_endpoint
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from segment_gui import transport
+from segment_gui.endpoints import needs_insecure_confirmation
 from segment_gui.payload import Message
 from segment_gui.transport import (
     MASKED_AUTHORIZATION,
@@ -37,7 +38,6 @@ from segment_gui.transport import (
     SentRequest,
     backoff_seconds,
     connect_timeout_failure,
-    needs_insecure_confirmation,
     pin_environment,
     read_timeout_failure,
     retry_after_seconds,

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
+from segment_gui.endpoints import endpoint_label
 from segment_gui.storage import CredentialRecord
-from segment_gui.transport import endpoint_label
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.workers import TaskRunner
 

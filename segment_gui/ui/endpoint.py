@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QWidget
 
-from segment_gui.transport import ENDPOINT_LABELS, ENDPOINTS, SANDBOX
+from segment_gui.endpoints import ENDPOINT_LABELS, ENDPOINTS, SANDBOX
 
 CUSTOM = "custom"
 

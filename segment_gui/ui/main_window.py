@@ -33,6 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from segment_gui.credentials import CredentialStore
+from segment_gui.endpoints import (
+    SANDBOX,
+    SANDBOX_WRITE_KEY,
+    EndpointError,
+    is_loopback_url,
+    needs_insecure_confirmation,
+    resolve_base_url,
+)
 from segment_gui.history import History, HistoryEntry
 from segment_gui.model import (
     Preset,
@@ -65,17 +73,6 @@ from segment_gui.storage import (
     app_paths,
 )
 from segment_gui.subtitle import SubtitleRenderer
-from segment_gui.transport import (
-    SANDBOX,
-    SANDBOX_WRITE_KEY,
-    EndpointError,
-    Response,
-    SendCancelled,
-    SendOptions,
-    is_loopback_url,
-    needs_insecure_confirmation,
-    resolve_base_url,
-)
 from segment_gui.ui.endpoint import EndpointSelector
 from segment_gui.ui.form import GeneratedForm
 from segment_gui.ui.icons import icon
@@ -96,7 +93,7 @@ from segment_gui.ui.workers import TaskRunner
 from segment_gui.ui.workflow_actions import WorkflowActions
 
 # Imported where used, to keep them out of start-up: the n8n workflow code, the dialogs, the
-# tabs that the first frame does not show, the run code and the sandbox collector.
+# tabs that the first frame does not show, the run code, the sandbox collector and the sender.
 if TYPE_CHECKING:
     from PySide6.QtGui import QCloseEvent
 
@@ -104,6 +101,7 @@ if TYPE_CHECKING:
     from segment_gui.n8n_workflow import ImportReport
     from segment_gui.runs import RunReport
     from segment_gui.sandbox import ReceivedMessage, SandboxCollector
+    from segment_gui.transport import Response, SendOptions
     from segment_gui.ui.credentials_dialog import CredentialsDialog
     from segment_gui.ui.history_panel import HistoryPanel
     from segment_gui.ui.inbox import InboxView, SandboxBridge
@@ -1177,6 +1175,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         self._dispatch(job)
 
     def send_options(self, settings: dict[str, Any]) -> SendOptions:
+        from segment_gui.transport import SendOptions
+
         return SendOptions(
             connect_timeout=float(self.preferences["connectTimeout"]),
             read_timeout=float(self.preferences["readTimeout"]),
@@ -1302,6 +1302,8 @@ class MainWindow(WorkflowActions, QMainWindow):
         self.notify(f"{response.status} {response.reason} in {response.elapsed_ms:.0f} ms")
 
     def _on_send_failed(self, error: Exception) -> None:
+        from segment_gui.transport import SendCancelled
+
         self._set_sending(False)
         self.response_view.show_error(error)
         verb = "cancelled" if isinstance(error, SendCancelled) else "failed"

@@ -11,22 +11,20 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from segment_gui.credentials import CredentialError, CredentialStore
+from segment_gui.endpoints import SANDBOX_WRITE_KEY
 from segment_gui.history import History, HistoryEntry, cut_response_body
 from segment_gui.logs import register_secret
 from segment_gui.payload import Message
-from segment_gui.transport import (
-    SANDBOX_WRITE_KEY,
-    Response,
-    SendError,
-    SendOptions,
-    send,
-)
 from segment_gui.ui.workers import TaskRunner
+
+# The sender is imported on the first send, on the worker thread, to keep it out of start-up.
+if TYPE_CHECKING:
+    from segment_gui.transport import Response, SendOptions
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +86,8 @@ class SendController(QObject):
     def _run(self, job: SendJob, cancel: threading.Event) -> SendOutcome:
         # Runs on the worker thread. Failures are recorded in history too, so nothing typed is
         # lost when Segment is down.
+        from segment_gui.transport import SendError, send
+
         started = datetime.now(UTC)
         response: Response | None = None
         failure: Exception | None = None
@@ -168,6 +168,8 @@ def _entry(
 
 
 def _error_text(error: Exception) -> str:
+    from segment_gui.transport import SendError
+
     if isinstance(error, SendError):
         return str(error)
     return f"{type(error).__name__}: {error}"

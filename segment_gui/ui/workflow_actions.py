@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, cast
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
+from segment_gui.endpoints import SANDBOX_WRITE_KEY, EndpointError
 from segment_gui.model import Preset
 from segment_gui.payload import describe, new_message_id
-from segment_gui.transport import SANDBOX_WRITE_KEY, EndpointError
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
