@@ -1,8 +1,8 @@
 """The HTTP sender.
 
 `send()` blocks; the window runs it on a worker thread. requests is imported on first send to
-keep it out of start-up, and the window imports this module on its first send: the endpoint
-names and checks it needs before that are in `segment_gui.endpoints`.
+keep it out of start-up. The window imports this module on its first send, and the endpoint
+names and checks that it needs before then are in `segment_gui.endpoints`.
 """
 
 from __future__ import annotations

@@ -794,7 +794,7 @@ def test_status_lines_scroll_long_text(qtbot: Any) -> None:
     scroll_bar = status.verticalScrollBar()
     status.setFocus()
     QApplication.processEvents()
-    # The focus frame fits in the room kept for it: three whole lines still show.
+    # The focus frame fits in the room kept for it, so three whole lines still show.
     metrics = status.label.fontMetrics()
     assert status.frameShape() == QFrame.Shape.StyledPanel
     assert status.frameWidth() > 0

@@ -167,8 +167,8 @@ class JsonView(QPlainTextEdit):
 
     def _update_gutter_width(self) -> None:
         # The width follows the number of lines (blockCountChanged) and the font (FontChange).
-        # Nothing on the start-up path calls viewport(): PySide6's first wrapper for a viewport
-        # that Qt created makes it set up about 80 Python enums, about 10 ms.
+        # Nothing on the start-up path calls viewport(), because PySide6's first wrapper for a
+        # viewport that Qt created makes it set up about 80 Python enums, about 10 ms.
         # setViewportMargins lays out the viewport and resizes it even for equal margins, so
         # the call is skipped when the width is the same, as it is on most full repaints.
         width = self.gutter_width()

@@ -286,7 +286,7 @@ def scheme_controller() -> SchemeController:
     app = QGuiApplication.instance()
     if not isinstance(app, QApplication):
         raise RuntimeError("scheme_controller() needs a QApplication")
-    # An attribute of the application object, not findChild: findChild wraps each child that
+    # An attribute of the application object, not findChild. findChild wraps each child that
     # Qt made, and PySide6's first wrapper of such a child can set up the Python enums of
     # dozens of classes, several milliseconds at start-up.
     existing = getattr(app, _CONTROLLER_ATTRIBUTE, None)

@@ -113,8 +113,8 @@ class StatusLines(TextLine):
         metrics = self.label.fontMetrics()
         height = metrics.lineSpacing() * (self._visible_lines - 1) + metrics.height()
         # Room for the focus frame, so that showing it changes no size. The frame's own width
-        # is read rather than the style's metric: importing QStyle creates its Python enums,
-        # about 5 ms at start-up.
+        # is read rather than the style's metric, because importing QStyle creates its Python
+        # enums, about 5 ms at start-up.
         shape = self.frameShape()
         self.setFrameShape(QFrame.Shape.StyledPanel)
         height += 2 * self.frameWidth()
