@@ -774,7 +774,11 @@ def test_status_lines_scroll_long_text(qtbot: Any) -> None:
     page.show()
     QApplication.processEvents()
     height = status.height()
-    assert height >= 3 * status.label.fontMetrics().lineSpacing()
+    metrics = status.label.fontMetrics()
+    three_lines = 2 * metrics.lineSpacing() + metrics.height()
+    assert height >= 3 * metrics.lineSpacing()
+    # Exactly three lines show, with no part of a fourth below them.
+    assert status.viewport().height() == three_lines
 
     status.set_text("short")
     QApplication.processEvents()
@@ -794,12 +798,11 @@ def test_status_lines_scroll_long_text(qtbot: Any) -> None:
     scroll_bar = status.verticalScrollBar()
     status.setFocus()
     QApplication.processEvents()
-    # The focus frame fits in the room kept for it, so three whole lines still show.
-    metrics = status.label.fontMetrics()
+    # The focus frame fits in the room kept for it, so the same three lines show.
     assert status.frameShape() == QFrame.Shape.StyledPanel
     assert status.frameWidth() > 0
     assert status.height() == height
-    assert status.viewport().height() >= 2 * metrics.lineSpacing() + metrics.height()
+    assert status.viewport().height() == three_lines
     QTest.keyClick(status, Qt.Key.Key_PageDown)
     assert scroll_bar.value() > 0
     QTest.keyClick(status, Qt.Key.Key_End)

@@ -69,11 +69,13 @@ class StatusLines(TextLine):
 
     def __init__(self, parent: QWidget, visible_lines: int) -> None:
         self._visible_lines = visible_lines
+        self._frame_width = 0
         super().__init__(parent)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         # The scroll area sets the range once it has laid out a new text, in the next
         # event-loop pass, so the text is laid out only there.
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self._measure_frame()
         self._fit()
 
     def set_text(self, text: str) -> None:
@@ -87,7 +89,10 @@ class StatusLines(TextLine):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
+        if event.type() == QEvent.Type.StyleChange:
+            self._measure_frame()
+            self._fit()
+        elif event.type() == QEvent.Type.FontChange:
             self._fit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
@@ -103,22 +108,31 @@ class StatusLines(TextLine):
     def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
         super().focusInEvent(event)
         # NoFrame shows no focus, so the frame marks the area that the keys scroll.
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self._show_focus_frame(True)
 
     def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
         super().focusOutEvent(event)
-        self.setFrameShape(QFrame.Shape.NoFrame)
+        self._show_focus_frame(False)
+
+    def _show_focus_frame(self, shown: bool) -> None:
+        # Without the frame, viewport margins of the frame's width take its place, so the text
+        # does not move and no part of the line after the last whole one shows.
+        self.setFrameShape(QFrame.Shape.StyledPanel if shown else QFrame.Shape.NoFrame)
+        margin = 0 if shown else self._frame_width
+        self.setViewportMargins(margin, margin, margin, margin)
+
+    def _measure_frame(self) -> None:
+        # The frame's own width is read rather than the style's metric, because importing
+        # QStyle creates its Python enums, about 5 ms at start-up.
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self._frame_width = self.frameWidth()
+        self._show_focus_frame(self.hasFocus())
 
     def _fit(self) -> None:
         metrics = self.label.fontMetrics()
         height = metrics.lineSpacing() * (self._visible_lines - 1) + metrics.height()
-        # Room for the focus frame, so that showing it changes no size. The frame's own width
-        # is read rather than the style's metric, because importing QStyle creates its Python
-        # enums, about 5 ms at start-up.
-        shape = self.frameShape()
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        height += 2 * self.frameWidth()
-        self.setFrameShape(shape)
+        # Room for the focus frame, so that showing it changes no size.
+        height += 2 * self._frame_width
         if self.height() != height or self.minimumHeight() != height:
             self.setFixedHeight(height)
 
