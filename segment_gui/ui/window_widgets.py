@@ -114,11 +114,11 @@ class StatusLines(TextLine):
         super().focusOutEvent(event)
         self._show_focus_frame(False)
 
-    def _show_focus_frame(self, shown: bool) -> None:
+    def _show_focus_frame(self, visible: bool) -> None:
         # Without the frame, viewport margins of the frame's width take its place, so the text
         # does not move and no part of the line after the last whole one shows.
-        self.setFrameShape(QFrame.Shape.StyledPanel if shown else QFrame.Shape.NoFrame)
-        margin = 0 if shown else self._frame_width
+        self.setFrameShape(QFrame.Shape.StyledPanel if visible else QFrame.Shape.NoFrame)
+        margin = 0 if visible else self._frame_width
         self.setViewportMargins(margin, margin, margin, margin)
 
     def _measure_frame(self) -> None:
