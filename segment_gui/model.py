@@ -40,7 +40,55 @@ def visible_fields(fields: tuple[Field, ...], values: Mapping[str, Any]) -> list
     """Return the fields whose display rules pass for `values`, in spec order.
 
     When one name is defined several times, the first visible definition wins, as in n8n.
+    Results are cached by the values of the parameters that the rules name, because a form
+    change evaluates the same rules about a dozen times.
     """
+    if not isinstance(fields, tuple):  # a list could change after its result was cached
+        return _evaluate_visible(fields, values)
+    names = _rule_names(fields)
+    # The type is part of the key, because True and 1 are the same dict key but not the same
+    # value for the display rules.
+    key = (
+        id(fields),
+        tuple((name in values, type(values.get(name)), values.get(name)) for name in names),
+    )
+    try:
+        cached = _visible_cache.get(key)
+    except TypeError:  # a rule names a parameter whose value is a list or an object
+        return _evaluate_visible(fields, values)
+    if cached is not None and cached[0] is fields:
+        return list(cached[1])
+    result = _evaluate_visible(fields, values)
+    if len(_visible_cache) >= _VISIBLE_CACHE_SIZE:
+        _visible_cache.clear()
+    _visible_cache[key] = (fields, tuple(result))
+    return result
+
+
+# Visible fields by (id of the fields tuple, the values their rules read). The tuple is stored
+# too, so an id that Python reuses for another tuple is not taken for the old one.
+_VISIBLE_CACHE_SIZE = 256
+_visible_cache: dict[tuple[Any, ...], tuple[tuple[Field, ...], tuple[Field, ...]]] = {}
+_rule_names_cache: dict[int, tuple[tuple[Field, ...], tuple[str, ...]]] = {}
+
+
+def _rule_names(fields: tuple[Field, ...]) -> tuple[str, ...]:
+    """Return the parameter names that the display rules of `fields` read, sorted."""
+    cached = _rule_names_cache.get(id(fields))
+    if cached is not None and cached[0] is fields:
+        return cached[1]
+    names: set[str] = set()
+    for spec_field in fields:
+        for rules in (spec_field.display_options or {}).values():
+            names.update(rules)
+    result = tuple(sorted(names))
+    if len(_rule_names_cache) >= _VISIBLE_CACHE_SIZE:
+        _rule_names_cache.clear()
+    _rule_names_cache[id(fields)] = (fields, result)
+    return result
+
+
+def _evaluate_visible(fields: tuple[Field, ...], values: Mapping[str, Any]) -> list[Field]:
     seen: set[str] = set()
     result = []
     for spec_field in fields:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from segment_gui.model import BODY_MODE_NAMES, SETTING_NAMES, Preset, PresetError
+from segment_gui.model import BODY_MODE_NAMES, SETTING_NAMES, Preset, PresetError, visible_fields
 from segment_gui.payload import MAX_MESSAGE_BYTES, N8N_MODE, SEGMENT_MODE, compose
 from segment_gui.spec import FIELD_TYPES, Field, NodeSpec, SpecError, is_visible, parse_spec
 from segment_gui.storage import PresetStore, app_paths, preset_file_name
@@ -288,6 +288,32 @@ def test_is_visible_bool_is_not_number() -> None:
     assert is_visible({"show": {"a": (1,)}}, {"a": True}) is False
     assert is_visible({"show": {"a": (True,)}}, {"a": 1}) is False
     assert is_visible({"show": {"a": (1.0,)}}, {"a": 1}) is True
+
+
+def rule_field(name: str, rules: Any) -> Field:
+    return Field(name=name, display_name=name, type="string", default="", display_options=rules)
+
+
+@settings(max_examples=200)
+@given(st.lists(DISPLAY_OPTIONS, min_size=1, max_size=5), st.lists(VALUE_MAPS, max_size=4))
+def test_visible_fields_cache_matches_rules(rules: list[Any], value_maps: list[Any]) -> None:
+    fields = tuple(rule_field(f"f{index}", rule) for index, rule in enumerate(rules))
+    for values in [*value_maps, *value_maps]:  # the second pass reads the cache
+        expected = [item for item in fields if is_visible(item.display_options, values)]
+        assert visible_fields(fields, values) == expected
+
+
+def test_visible_fields_cache_bool_is_not_number() -> None:
+    fields = (rule_field("shown", {"show": {"a": (1,)}}),)
+    assert visible_fields(fields, {"a": 1}) == list(fields)
+    assert visible_fields(fields, {"a": True}) == []
+    assert visible_fields(fields, {"a": 1}) == list(fields)
+
+
+def test_visible_fields_list_value_not_cached() -> None:
+    fields = (rule_field("shown", {"show": {"a": (1,)}}),)
+    assert visible_fields(fields, {"a": [1]}) == []
+    assert visible_fields(fields, {"a": 1}) == list(fields)
 
 
 # --- Preset loader ---
