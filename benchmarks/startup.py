@@ -126,7 +126,10 @@ def discover_classes() -> list[tuple[str, str]]:
             pairs = json.loads(line.removeprefix(CLASSES_PREFIX))
             return [(str(module), str(name)) for module, name in pairs]
     tail = " ".join(completed.stderr.strip().splitlines()[-5:])
-    raise BenchmarkError(f"listing the app's classes failed: {tail}")
+    raise BenchmarkError(
+        f"the classes child exited with code {completed.returncode} and listed no classes: "
+        f"{tail or 'no error output'}"
+    )
 
 
 def start_once(kind: str, classes: list[tuple[str, str]] | None = None) -> tuple[float, int]:
